@@ -5,7 +5,11 @@
 package lambda
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 )
@@ -195,4 +199,24 @@ func (r Runtime) Searched(name string) bool {
 // SAMBuildImage is the default build image for a runtime and architecture.
 func SAMBuildImage(runtime string, a Arch) string {
 	return "public.ecr.aws/sam/build-" + runtime + ":latest-" + string(a)
+}
+
+// CodeSha256 is what Lambda reports for a layer version: the SHA-256 of the zip bytes,
+// base64 with the standard alphabet and padding (Terraform's filebase64sha256).
+func CodeSha256(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
+}
+
+// FileCodeSha256 is CodeSha256 of a file.
+func FileCodeSha256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return CodeSha256(f)
 }

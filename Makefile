@@ -1,0 +1,50 @@
+# layerpack's front door for developers. `make example` builds the example layers,
+# `make test` runs every test (it sets up BuildKit, QEMU and the test images first).
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/layerpack
+TESTENV := scripts/testenv.sh
+# The testenv's exports (daemon socket, rootfs folders, PATH with buildkitd).
+WITH_TESTENV = set -euo pipefail; eval "$$($(TESTENV) env)";
+
+.PHONY: build test unit fuzz example bench setup lint clean
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/layerpack
+
+# setup makes this machine ready for the real BuildKit tests (needs root once).
+setup:
+	$(TESTENV) setup
+
+# test: everything, for real: unit tests, testscript suites, BuildKit builds for
+# x86_64 and arm64, and short fuzz runs.
+test: setup lint
+	$(WITH_TESTENV) $(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) fuzz
+
+# unit: the fast tests only; BuildKit scripts are skipped with the reason printed.
+unit:
+	$(GO) test -short ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime 10s ./zipper
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+# example: the main job, building layerpack.toml.example for both architectures.
+example: setup build
+	$(WITH_TESTENV) mkdir -p .layerpack/images && \
+	  ln -sfn "$$LAYERPACK_TEST_ROOTFS_X86_64" .layerpack/images/x86_64 && \
+	  ln -sfn "$$LAYERPACK_TEST_ROOTFS_ARM64" .layerpack/images/arm64 && \
+	  BUILDKIT_HOST="$$LAYERPACK_TEST_BUILDKIT" $(BIN) build -c layerpack.toml.example
+
+# bench: figures, as ratios against baselines measured in the same run.
+bench: build
+	$(GO) run ./bench/zipbench
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./cmd/layerpack
+
+clean:
+	rm -rf bin dist .layerpack

@@ -1,0 +1,156 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+)
+
+// Hasher hashes the content of input files and folders. It remembers each file's hash
+// with the stat data it was computed from (size, mtime, ctime, inode, like git's index),
+// so a no-op build reads no file twice across runs; any change to a file changes its
+// ctime, so a stale hash is never used.
+type Hasher struct {
+	path  string
+	mu    sync.Mutex
+	memo  map[string]memoEntry
+	dirty bool
+}
+
+type memoEntry struct {
+	Size  int64  `json:"s"`
+	Mtime int64  `json:"m"`
+	Ctime int64  `json:"c"`
+	Ino   uint64 `json:"i"`
+	Sum   string `json:"h"`
+}
+
+// NewHasher loads the memo from the cache (a missing or corrupt memo is just empty).
+func (c *Cache) NewHasher() *Hasher {
+	h := &Hasher{path: filepath.Join(c.Dir, "filehash.json"), memo: map[string]memoEntry{}}
+	if b, err := os.ReadFile(h.path); err == nil {
+		_ = json.Unmarshal(b, &h.memo)
+	}
+	return h
+}
+
+// Save writes the memo back, atomically.
+func (h *Hasher) Save() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.dirty || h.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(h.memo)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(h.path, b, 0o644)
+}
+
+// Path hashes a file or a folder tree. For a tree, the hash covers every relative
+// path, entry type, execute bit, symlink target and file content, in sorted order;
+// mtimes, owners and other mode bits do not count, because the zip does not keep them.
+func (h *Hasher) Path(p string) (string, error) {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return h.entry(p, st)
+	}
+	var lines []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(p, path)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		sum, err := h.entry(path, info)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, filepath.ToSlash(rel)+"\x00"+sum)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hashing %s: %w", p, err)
+	}
+	sort.Strings(lines)
+	d := sha256.New()
+	for _, l := range lines {
+		io.WriteString(d, l+"\n")
+	}
+	return "tree:" + hex.EncodeToString(d.Sum(nil)), nil
+}
+
+func (h *Hasher) entry(path string, info fs.FileInfo) (string, error) {
+	switch {
+	case info.IsDir():
+		return "dir", nil
+	case info.Mode()&fs.ModeSymlink != 0:
+		t, err := os.Readlink(path)
+		return "link:" + t, err
+	case !info.Mode().IsRegular():
+		return "", fmt.Errorf("%s is not a regular file, folder or symlink", path)
+	}
+	exec := "f"
+	if info.Mode()&0o111 != 0 {
+		exec = "x"
+	}
+	sum, err := h.file(path, info)
+	return exec + ":" + sum, err
+}
+
+func (h *Hasher) file(path string, info fs.FileInfo) (string, error) {
+	var key memoEntry
+	abs, _ := filepath.Abs(path)
+	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
+		key = memoEntry{Size: info.Size(), Mtime: info.ModTime().UnixNano(),
+			Ctime: sys.Ctim.Sec*1e9 + sys.Ctim.Nsec, Ino: sys.Ino}
+		h.mu.Lock()
+		m, ok := h.memo[abs]
+		h.mu.Unlock()
+		if ok && m.Size == key.Size && m.Mtime == key.Mtime && m.Ctime == key.Ctime && m.Ino == key.Ino {
+			return m.Sum, nil
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	d := sha256.New()
+	if _, err := io.Copy(d, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	key.Sum = hex.EncodeToString(d.Sum(nil))
+	if key.Ino != 0 {
+		h.mu.Lock()
+		h.memo[abs] = key
+		h.dirty = true
+		h.mu.Unlock()
+	}
+	return key.Sum, nil
+}
+
+// Key hashes the lines that describe a build into a cache key.
+func Key(lines []string) string {
+	d := sha256.New()
+	for _, l := range lines {
+		io.WriteString(d, l)
+		io.WriteString(d, "\n")
+	}
+	return hex.EncodeToString(d.Sum(nil))[:32]
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/zipper"
+)
+
+type buildCmd struct {
+	selection
+	engineFlags
+	Out      string `help:"Output folder (default: [defaults] out_dir, relative to the config file)." placeholder:"DIR" type:"path"`
+	Jobs     int    `short:"j" default:"2" help:"Layers built at once."`
+	NoCache  bool   `help:"Rebuild even when nothing changed."`
+	CacheDir string `help:"layerpack's cache folder." env:"LAYERPACK_CACHE_DIR" placeholder:"DIR" type:"path"`
+	Progress string `default:"auto" enum:"auto,tty,plain,quiet,rawjson" help:"Progress output: auto, tty, plain, quiet or rawjson."`
+}
+
+func (c *buildCmd) Run(e *env) error {
+	cfg, items, err := c.load()
+	if err != nil {
+		return err
+	}
+	epoch, err := zipper.Epoch(e.getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	dir := c.CacheDir
+	if dir == "" {
+		if dir, err = cache.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	cch, err := cache.Open(dir)
+	if err != nil {
+		return err
+	}
+	out := cfg.OutDir()
+	if c.Out != "" {
+		out = c.Out
+	}
+	mode := progressMode(c.Progress, e)
+	eng, err := c.openEngine(e, cfg, dir, mode)
+	if err != nil {
+		return usageError{err}
+	}
+	defer eng.Close()
+	events := newEvents(mode, e.stderr, len(items))
+	results, err := build.Run(e.ctx, build.Options{
+		Config: cfg, Items: items, OutDir: out, Jobs: c.Jobs, NoCache: c.NoCache,
+		Cache: cch, Engine: eng, Epoch: epoch, Events: events, Log: events.log(),
+	})
+	events.finish()
+	for _, r := range results {
+		if r == nil || r.Err != nil {
+			continue
+		}
+		for _, w := range r.Warnings {
+			fmt.Fprintf(e.stderr, "warning: %s (%s): %s\n", r.Item.Layer.Name, r.Item.Target.Arch, w.Message)
+		}
+		note := ""
+		if r.Cached {
+			note = "  (cached)"
+		}
+		fmt.Fprintf(e.stdout, "%s  %s  %s unzipped  %d entries%s\n",
+			display(r.Path), r.CodeSha256, humanBytes(r.UnzippedSize), r.Entries, note)
+	}
+	if err != nil {
+		for _, r := range results {
+			if r != nil && r.Err != nil {
+				fmt.Fprintf(e.stderr, "layerpack: %v\n", r.Err)
+			}
+		}
+		if errors.Is(err, e.ctx.Err()) && e.ctx.Err() != nil {
+			fmt.Fprintln(e.stderr, "layerpack: interrupted; no partial zip was left behind")
+		}
+		return errFailed
+	}
+	if mode != "quiet" {
+		fmt.Fprintf(e.stderr, "manifest: %s\n", display(filepath.Join(out, "layerpack-manifest.json")))
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -1,0 +1,105 @@
+// Command layerpack builds AWS Lambda layers: reproducible zips, per architecture,
+// with native code compiled in build containers. One file per command.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/layerpack/layerpack/config"
+)
+
+// Exit codes are a contract with Makefiles and CI.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a build or a check failed
+	exitUsage  = 2 // bad command line or config
+)
+
+type cli struct {
+	Build   buildCmd   `cmd:"" help:"Build layer zips."`
+	Plan    planCmd    `cmd:"" help:"Show what would be built; nothing runs."`
+	Hash    hashCmd    `cmd:"" help:"Print the CodeSha256 of zips."`
+	Verify  verifyCmd  `cmd:"" help:"Check zips against Lambda's rules: layout, limits, modes, ELF."`
+	Diff    diffCmd    `cmd:"" help:"Explain why two zips differ, entry by entry."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+}
+
+// env is what commands get from the outside world, so tests can replace it.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// usageError marks errors that exit with code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// failed marks an error already reported in detail; only the exit code is left to set.
+var errFailed = errors.New("failed")
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var c cli
+	exit := -1
+	parser, err := kong.New(&c,
+		kong.Name("layerpack"),
+		kong.Description("Build reproducible AWS Lambda layers for x86_64 and arm64."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exit = code; panic(exitPanic{}) }),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "layerpack:", err)
+		return exitUsage
+	}
+	var kctx *kong.Context
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(exitPanic); !ok {
+					panic(r)
+				}
+			}
+		}()
+		kctx, err = parser.Parse(args)
+	}()
+	if exit >= 0 {
+		return exit // --help
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "layerpack: %v\n", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	err = kctx.Run(e)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errFailed):
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "layerpack: %v\n", err)
+	var ue usageError
+	var ce config.Errors
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+type exitPanic struct{}

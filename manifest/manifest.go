@@ -1,0 +1,69 @@
+// Package manifest writes layerpack-manifest.json, the machine-readable record of a
+// build: one entry per zip with its CodeSha256. Its field order is a contract, so it is
+// fixed by the struct order below.
+package manifest
+
+import (
+	"encoding/json"
+	"os"
+
+	"github.com/layerpack/layerpack/cache"
+)
+
+// FileName is the manifest's name inside the output folder.
+const FileName = "layerpack-manifest.json"
+
+type Manifest struct {
+	LayerpackVersion string  `json:"layerpack_version"`
+	Zip              Zip     `json:"zip"`
+	Layers           []Layer `json:"layers"`
+}
+
+// Zip records what decides the zip bytes besides the content.
+type Zip struct {
+	Encoder         string `json:"encoder"` // module path@version of the deflate encoder
+	Level           int    `json:"level"`
+	SourceDateEpoch int64  `json:"source_date_epoch"`
+}
+
+type Layer struct {
+	Name                    string   `json:"name"`
+	Architecture            string   `json:"architecture"`
+	File                    string   `json:"file"` // relative to the manifest's folder
+	CodeSha256              string   `json:"code_sha256"`
+	Size                    int64    `json:"size"`
+	UnzippedSize            int64    `json:"unzipped_size"`
+	Entries                 int      `json:"entries"`
+	CompatibleRuntimes      []string `json:"compatible_runtimes"`
+	CompatibleArchitectures []string `json:"compatible_architectures"`
+	Description             string   `json:"description"`
+	LicenseInfo             string   `json:"license_info"`
+}
+
+// Marshal is the manifest's exact bytes: indented, newline-terminated.
+func (m *Manifest) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Write writes the manifest atomically.
+func (m *Manifest) Write(path string) error {
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(path, b, 0o644)
+}
+
+// Read loads a manifest.
+func Read(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	return &m, json.Unmarshal(b, &m)
+}

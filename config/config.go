@@ -58,6 +58,10 @@ type Layer struct {
 	Image              string           // optional build image for this layer
 	Files              []Files          // optional
 	Native             *Native          // optional [layer.NAME.native]
+	Python             *Python          // optional [layer.NAME.python]
+	Node               *Node            // optional [layer.NAME.node]
+	Ruby               *Ruby            // optional [layer.NAME.ruby]
+	Java               *Java            // optional [layer.NAME.java]
 }
 
 // Files is one [[layer.NAME.files]] entry.

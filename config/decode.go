@@ -53,7 +53,7 @@ func decodeFile(w *walker, root *table, f *File) {
 }
 
 var layerKeys = []string{"description", "license_info", "compatible_runtimes", "architectures",
-	"include", "exclude", "image", "files", "native"}
+	"include", "exclude", "image", "files", "native", "python", "node", "ruby", "java"}
 
 func decodeLayer(w *walker, t *table, name string) *Layer {
 	l := &Layer{Name: name}
@@ -91,6 +91,7 @@ func decodeLayer(w *walker, t *table, name string) *Layer {
 		nt.done("context", "packages", "script", "env", "bundle_libs", "strip")
 		l.Native = n
 	}
+	decodeLanguages(t, l)
 	t.done(layerKeys...)
 	return l
 }

@@ -119,7 +119,8 @@ func validateLayer(w *walker, f *File, l *Layer) {
 			}
 		}
 	}
-	if len(l.Files) == 0 && l.Native == nil {
+	validateLanguages(w, f, l, key)
+	if len(l.Files) == 0 && l.Native == nil && l.Python == nil && l.Node == nil && l.Ruby == nil && l.Java == nil {
 		w.errorf(key, "nothing to build: add [[%s.files]] or a builder table such as [%s.native]", key, key)
 	}
 }

@@ -15,7 +15,14 @@ import (
 // allBuilders is every builder in the order they run: language builders fill the tree
 // first, then [[files]] can add to or overlay it.
 func allBuilders() []builders.Builder {
-	return []builders.Builder{native.New(), files.New()}
+	return []builders.Builder{
+		native.New(),
+		// python.New(),
+		// node.New(),
+		// ruby.New(),
+		// java.New(),
+		files.New(),
+	}
 }
 
 // selection is what build and plan share: the config file and what to take from it.

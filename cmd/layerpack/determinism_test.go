@@ -18,13 +18,13 @@ import (
 // gives the same CodeSha256.
 func TestDeterminism(t *testing.T) {
 	files := map[string]string{
-		"layerpack.toml":            "[layer.d]\ncompatible_runtimes = [\"python3.12\"]\n[[layer.d.files]]\nsrc = \"src\"\ndest = \"python\"\n[[layer.d.files]]\nsrc = \"tools\"\ndest = \"bin\"\n",
-		"src/pkg/__init__.py":       "from .core import run\n",
-		"src/pkg/core.py":           strings.Repeat("def run():\n    return 42\n", 50),
-		"src/pkg/data/table.csv":    strings.Repeat("a,b,c\n1,2,3\n", 200),
-		"src/pkg/sub/deep/x.py":     "X = 1\n",
-		"src/other/README.txt":      "readme\n",
-		"tools/run":                 "#!/bin/sh\necho run\n",
+		"layerpack.toml":             "[layer.d]\ncompatible_runtimes = [\"python3.12\"]\n[[layer.d.files]]\nsrc = \"src\"\ndest = \"python\"\n[[layer.d.files]]\nsrc = \"tools\"\ndest = \"bin\"\n",
+		"src/pkg/__init__.py":        "from .core import run\n",
+		"src/pkg/core.py":            strings.Repeat("def run():\n    return 42\n", 50),
+		"src/pkg/data/table.csv":     strings.Repeat("a,b,c\n1,2,3\n", 200),
+		"src/pkg/sub/deep/x.py":      "X = 1\n",
+		"src/other/README.txt":       "readme\n",
+		"tools/run":                  "#!/bin/sh\necho run\n",
 		"src/pkg/nested/empty/.keep": "",
 	}
 	names := make([]string, 0, len(files))

@@ -5,8 +5,8 @@ import (
 )
 
 type diffCmd struct {
-	A string `arg:"" help:"First zip." type:"existingfile"`
-	B string `arg:"" help:"Second zip." type:"existingfile"`
+	A string `arg:"" help:"First zip."`
+	B string `arg:"" help:"Second zip."`
 }
 
 // Run exits 1 when the zips differ, like diff(1).

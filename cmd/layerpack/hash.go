@@ -7,7 +7,7 @@ import (
 )
 
 type hashCmd struct {
-	Zips []string `arg:"" name:"zip" help:"Zip files." type:"existingfile"`
+	Zips []string `arg:"" name:"zip" help:"Zip files."`
 }
 
 func (c *hashCmd) Run(e *env) error {

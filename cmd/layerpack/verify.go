@@ -12,7 +12,7 @@ import (
 )
 
 type verifyCmd struct {
-	Zips    []string `arg:"" name:"zip" help:"Zip files." type:"existingfile"`
+	Zips    []string `arg:"" name:"zip" help:"Zip files."`
 	Runtime []string `help:"Compatible runtime to check against; repeatable (default: from the manifest beside the zip)." placeholder:"R"`
 	Arch    string   `help:"Architecture (default: from the manifest, or the -x86_64/-arm64 suffix of the name)." enum:",x86_64,arm64" default:"" placeholder:"A"`
 	JSON    bool     `help:"Print JSON."`

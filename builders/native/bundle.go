@@ -87,8 +87,12 @@ func (b *Builder) bundle(root string, runtimes []lambda.Runtime) error {
 		if rel != "." {
 			runpath += "/" + filepath.ToSlash(rel)
 		}
-		args = append(args, "--set-rpath", runpath, p)
-		return run(patchelf, args...)
+		// Two calls: patchelf 0.14 (Debian 12) mixes up --set-rpath and
+		// --replace-needed given together.
+		if err := run(patchelf, "--set-rpath", runpath, p); err != nil {
+			return err
+		}
+		return run(patchelf, append(args, p)...)
 	})
 }
 

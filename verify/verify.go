@@ -1,0 +1,280 @@
+// Package verify checks a Lambda layer zip for the mistakes that make a layer fail at
+// run time or at upload: files where no runtime looks, native code for the wrong CPU
+// or a newer glibc, missing shared libraries, unreadable modes, unsafe names and
+// sizes over Lambda's limits.
+//
+// Zip and Reader check a whole layer; CheckELF and BaseSystemProvides let builders
+// check single files before anything is zipped.
+package verify
+
+import (
+	"archive/zip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/layerpack/layerpack/lambda"
+)
+
+// Severity says whether a finding makes the layer unusable (Error) or is worth a
+// look (Warning).
+type Severity int
+
+const (
+	Error Severity = iota
+	Warning
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Error:
+		return "error"
+	case Warning:
+		return "warning"
+	}
+	return fmt.Sprintf("Severity(%d)", int(s))
+}
+
+// MarshalText spells the severity "error" or "warning" (also in JSON).
+func (s Severity) MarshalText() ([]byte, error) {
+	if s != Error && s != Warning {
+		return nil, fmt.Errorf("verify: unknown severity %d", int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText accepts "error" and "warning".
+func (s *Severity) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "error":
+		*s = Error
+	case "warning":
+		*s = Warning
+	default:
+		return fmt.Errorf("verify: unknown severity %q (want error or warning)", b)
+	}
+	return nil
+}
+
+// Check identifiers. They are stable: scripts may match on them.
+const (
+	CheckLayout     = "layout"      // a file is not where the runtimes look
+	CheckSize       = "size"        // unzipped size over Lambda's limit
+	CheckZipSize    = "zip-size"    // zipped size over the direct-upload limit
+	CheckMode       = "mode"        // not readable by everyone
+	CheckExecBit    = "exec-bit"    // bin/ or extensions/ file that is not executable
+	CheckPath       = "path"        // unsafe or malformed entry name
+	CheckDuplicate  = "duplicate"   // the same name twice
+	CheckZip        = "zip"         // an entry that cannot be read
+	CheckELFFormat  = "elf"         // a file that looks like ELF but cannot be parsed
+	CheckELFMachine = "elf-machine" // native code for another CPU
+	CheckELFGlibc   = "elf-glibc"   // native code that needs a newer glibc
+	CheckNeeded     = "needed"      // a DT_NEEDED library nobody provides
+	CheckShadowed   = "shadowed"    // a bundled library the system copy hides
+	CheckJar        = "jar"         // a .jar that cannot be opened
+)
+
+// Finding is one problem in a layer.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	// Entry is the zip entry the finding is about: a file name, a folder with a
+	// trailing slash for findings about many files, "x.jar!/inner/path" inside a jar,
+	// or "" for the whole layer.
+	Entry   string `json:"entry"`
+	Check   string `json:"check"`
+	Message string `json:"message"`
+}
+
+// String is the finding as Report.Write prints it: "error: layout: ...".
+func (f Finding) String() string {
+	return f.Severity.String() + ": " + f.Check + ": " + f.Message
+}
+
+// Options say what the layer is for.
+type Options struct {
+	// Arch is the layer's architecture; "" skips the machine check.
+	Arch lambda.Arch
+	// Runtimes are the compatible runtimes; none skips the layout check (except the
+	// Ruby vendor/bundle trap) and the glibc check, and the needed check then
+	// assumes both Amazon Linux 2 and Amazon Linux 2023.
+	Runtimes []lambda.Runtime
+	// ZipSize is the size of the zip file in bytes for the direct-upload check;
+	// 0 skips it. Zip fills it in from the file when it is 0.
+	ZipSize int64
+}
+
+func (o Options) validate() error {
+	if o.Arch != "" {
+		if _, err := lambda.ParseArch(string(o.Arch)); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+	}
+	for _, rt := range o.Runtimes {
+		if _, ok := lambda.LookupRuntime(rt.ID); !ok {
+			return fmt.Errorf("verify: unknown runtime %q", rt.ID)
+		}
+	}
+	if o.ZipSize < 0 {
+		return fmt.Errorf("verify: negative zip size %d", o.ZipSize)
+	}
+	return nil
+}
+
+// Report is the result of checking a layer.
+type Report struct {
+	// Findings are sorted by severity (errors first), entry, check and message.
+	Findings     []Finding `json:"findings"`
+	Entries      int       `json:"entries"`       // entries in the zip, folders included
+	UnzippedSize int64     `json:"unzipped_size"` // sum of the uncompressed sizes
+}
+
+// MarshalJSON writes an empty list rather than null when there are no findings.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
+	return json.Marshal(plain(r))
+}
+
+// Counts returns the number of errors and warnings.
+func (r Report) Counts() (errs, warnings int) {
+	for _, f := range r.Findings {
+		if f.Severity == Error {
+			errs++
+		} else {
+			warnings++
+		}
+	}
+	return errs, warnings
+}
+
+// FindingsError is the error Report.Err returns; it carries the Error findings.
+type FindingsError struct {
+	Findings []Finding
+}
+
+func (e *FindingsError) Error() string {
+	if len(e.Findings) == 1 {
+		return "the layer has 1 error: " + e.Findings[0].Check + ": " + e.Findings[0].Message
+	}
+	return fmt.Sprintf("the layer has %d errors; the first: %s: %s", len(e.Findings), e.Findings[0].Check, e.Findings[0].Message)
+}
+
+// Err returns a *FindingsError when any finding is an Error, and nil otherwise.
+func (r Report) Err() error {
+	var errs []Finding
+	for _, f := range r.Findings {
+		if f.Severity == Error {
+			errs = append(errs, f)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &FindingsError{Findings: errs}
+}
+
+// Write prints the findings one a line ("error: layout: ...") and a summary line.
+func (r Report) Write(w io.Writer) error {
+	var b strings.Builder
+	for _, f := range r.Findings {
+		b.WriteString(f.String())
+		b.WriteByte('\n')
+	}
+	errs, warnings := r.Counts()
+	fmt.Fprintf(&b, "%s, %s unzipped: ", plural(r.Entries, "entry", "entries"), plural64(r.UnzippedSize, "byte", "bytes"))
+	if errs+warnings == 0 {
+		b.WriteString("no problems found\n")
+	} else {
+		fmt.Fprintf(&b, "%s, %s\n", plural(errs, "error", "errors"), plural(warnings, "warning", "warnings"))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func plural(n int, one, many string) string { return plural64(int64(n), one, many) }
+
+func plural64(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// Zip opens the zip file at path and checks it.
+func Zip(path string, opt Options) (Report, error) {
+	if err := opt.validate(); err != nil {
+		return Report{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	zr, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: opening %s: %w", path, err)
+	}
+	if opt.ZipSize == 0 {
+		opt.ZipSize = st.Size()
+	}
+	return Reader(zr, opt)
+}
+
+// Reader checks the layer zr. Problems in the layer are findings; the error is for
+// bad options and for failures of the machine itself (temporary files).
+func Reader(zr *zip.Reader, opt Options) (Report, error) {
+	if err := opt.validate(); err != nil {
+		return Report{}, err
+	}
+	c := &checker{opt: opt}
+	rep := Report{Entries: len(zr.File)}
+	for _, f := range zr.File {
+		rep.UnzippedSize += int64(f.UncompressedSize64)
+	}
+	c.checkEntries(zr.File)
+	c.checkSizes(rep.UnzippedSize)
+	if err := c.readContents(zr.File); err != nil {
+		return Report{}, err
+	}
+	c.checkELFs(zr.File)
+	c.checkLayout(zr.File)
+	sortFindings(c.findings)
+	rep.Findings = c.findings
+	return rep, nil
+}
+
+// checker collects findings for one layer.
+type checker struct {
+	opt      Options
+	findings []Finding
+	elfs     []elfFile // every ELF file found, in the layer and inside jars
+}
+
+func (c *checker) add(sev Severity, entry, check, format string, args ...any) {
+	c.findings = append(c.findings, Finding{Severity: sev, Entry: entry, Check: check, Message: fmt.Sprintf(format, args...)})
+}
+
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Severity != b.Severity {
+			return a.Severity < b.Severity
+		}
+		if a.Entry != b.Entry {
+			return a.Entry < b.Entry
+		}
+		if a.Check != b.Check {
+			return a.Check < b.Check
+		}
+		return a.Message < b.Message
+	})
+}

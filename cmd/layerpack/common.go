@@ -7,6 +7,7 @@ import (
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/builders/files"
 	"github.com/layerpack/layerpack/builders/native"
+	"github.com/layerpack/layerpack/builders/node"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/plan"
@@ -18,7 +19,7 @@ func allBuilders() []builders.Builder {
 	return []builders.Builder{
 		native.New(),
 		// python.New(),
-		// node.New(),
+		node.New(),
 		// ruby.New(),
 		// java.New(),
 		files.New(),

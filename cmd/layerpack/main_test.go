@@ -2,8 +2,10 @@ package main
 
 import (
 	"archive/zip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/layerpack/layerpack/builders/files"
+	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
 )
 
@@ -44,7 +48,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				e.Setenv(k, os.Getenv(k))
 			}
 			e.Setenv("SOURCE_DATE_EPOCH", "")
-			return nil
+			// The example sources, for scripts that build them.
+			return files.Copy(context.Background(), "../../examples", filepath.Join(e.WorkDir, "examples"), 0)
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -61,6 +66,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"mkbig":     cmdMkbig,
 			"unzipto":   cmdUnzipto,
 			"rootfsdir": cmdRootfsdir,
+			"lambdarun": cmdLambdarun,
 		},
 	}
 }
@@ -168,30 +174,32 @@ func cmdMkbig(ts *testscript.TestScript, neg bool, args []string) {
 
 // unzipto extracts a zip into a folder, keeping modes and symlinks.
 func cmdUnzipto(ts *testscript.TestScript, neg bool, args []string) {
-	zr, err := zip.OpenReader(ts.MkAbs(args[0]))
+	ts.Check(lambdatest.Unzip(ts.MkAbs(args[0]), ts.MkAbs(args[1])))
+}
+
+// lambdarun ARCH ZIP SCRIPT runs SCRIPT in the test image of ARCH with the zip at /opt
+// and Lambda's PATH and LD_LIBRARY_PATH (QEMU for arm64), and prints its output.
+func cmdLambdarun(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: lambdarun ARCH ZIP SCRIPT")
+	}
+	e, ok := lambdatest.FromEnv()
+	if !ok {
+		ts.Fatalf("lambdarun needs the BuildKit test environment")
+	}
+	eng, err := e.Open()
 	ts.Check(err)
-	defer zr.Close()
-	dst := ts.MkAbs(args[1])
-	for _, f := range zr.File {
-		p := filepath.Join(dst, filepath.FromSlash(f.Name))
-		if f.FileInfo().IsDir() {
-			ts.Check(os.MkdirAll(p, 0o755))
-			continue
-		}
-		ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))
-		rc, err := f.Open()
-		ts.Check(err)
-		if f.Mode()&os.ModeSymlink != 0 {
-			b, _ := io.ReadAll(rc)
-			ts.Check(os.Symlink(string(b), p))
-		} else {
-			out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, f.Mode().Perm())
-			ts.Check(err)
-			_, err = io.Copy(out, rc)
-			ts.Check(err)
-			out.Close()
-		}
-		rc.Close()
+	defer eng.Close()
+	out, err := e.Exec(context.Background(), eng, lambda.Arch(args[0]), ts.MkAbs(args[1]), args[2], nil)
+	fmt.Fprint(ts.Stdout(), out)
+	var exit *lambdatest.ExitError
+	switch {
+	case err != nil && !errors.As(err, &exit):
+		ts.Fatalf("lambdarun: %v", err)
+	case err != nil && !neg:
+		ts.Fatalf("lambdarun: %v", err)
+	case err == nil && neg:
+		ts.Fatalf("lambdarun: the script succeeded")
 	}
 }
 

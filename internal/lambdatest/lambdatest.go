@@ -34,11 +34,8 @@ type Env struct {
 // is set: there, a missing daemon is a failure.
 func Need(t testing.TB) Env {
 	t.Helper()
-	e := Env{Addr: os.Getenv("LAYERPACK_TEST_BUILDKIT"), Rootfs: map[lambda.Arch]string{
-		lambda.X86_64: os.Getenv("LAYERPACK_TEST_ROOTFS_X86_64"),
-		lambda.ARM64:  os.Getenv("LAYERPACK_TEST_ROOTFS_ARM64"),
-	}}
-	if e.Addr == "" || e.Rootfs[lambda.X86_64] == "" || e.Rootfs[lambda.ARM64] == "" {
+	e, ok := FromEnv()
+	if !ok {
 		if os.Getenv("CI") != "" {
 			t.Fatal("CI is set but LAYERPACK_TEST_BUILDKIT / LAYERPACK_TEST_ROOTFS_* are not (run scripts/testenv.sh setup, then eval \"$(scripts/testenv.sh env)\")")
 		}
@@ -47,15 +44,27 @@ func Need(t testing.TB) Env {
 	return e
 }
 
+// FromEnv reads the test environment; ok is false when any part is missing.
+func FromEnv() (e Env, ok bool) {
+	e = Env{Addr: os.Getenv("LAYERPACK_TEST_BUILDKIT"), Rootfs: map[lambda.Arch]string{
+		lambda.X86_64: os.Getenv("LAYERPACK_TEST_ROOTFS_X86_64"),
+		lambda.ARM64:  os.Getenv("LAYERPACK_TEST_ROOTFS_ARM64"),
+	}}
+	return e, e.Addr != "" && e.Rootfs[lambda.X86_64] != "" && e.Rootfs[lambda.ARM64] != ""
+}
+
+// Open opens a BuildKit engine on the test daemon.
+func (e Env) Open() (*engine.BuildKit, error) {
+	return engine.Open(context.Background(), engine.Options{Addr: e.Addr, Progress: "quiet", TrustHostCA: true})
+}
+
 // Image is the rootfs:// reference of the test image for arch.
 func (e Env) Image(arch lambda.Arch) string { return "rootfs://" + e.Rootfs[arch] }
 
 // Engine opens a BuildKit engine on the test daemon, closed when the test ends.
 func (e Env) Engine(t testing.TB) *engine.BuildKit {
 	t.Helper()
-	eng, err := engine.Open(context.Background(), engine.Options{
-		Addr: e.Addr, Progress: "quiet", TrustHostCA: true,
-	})
+	eng, err := e.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,20 +87,32 @@ func (e Env) Run(t testing.TB, arch lambda.Arch, zipPath, script string, env map
 // TryRun is Run that returns the script's failure instead of failing the test.
 func (e Env) TryRun(t testing.TB, arch lambda.Arch, zipPath, script string, env map[string]string) (string, error) {
 	t.Helper()
-	opt := t.TempDir()
-	if err := Unzip(zipPath, opt); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return e.Exec(ctx, e.Engine(t), arch, zipPath, script, env)
+}
+
+// Exec is TryRun for callers without a testing.TB (testscript commands).
+func (e Env) Exec(ctx context.Context, eng engine.Engine, arch lambda.Arch, zipPath, script string, env map[string]string) (string, error) {
+	tmp, err := os.MkdirTemp("", "lambdatest-")
+	if err != nil {
+		return "", err
 	}
-	dest := t.TempDir()
+	defer os.RemoveAll(tmp)
+	opt, dest := filepath.Join(tmp, "opt"), filepath.Join(tmp, "out")
+	if err := os.Mkdir(dest, 0o755); err != nil {
+		return "", err
+	}
+	if err := Unzip(zipPath, opt); err != nil {
+		return "", err
+	}
 	stepEnv := map[string]string{"PATH": Path, "LD_LIBRARY_PATH": LDLibraryPath}
 	for k, v := range env {
 		stepEnv[k] = v
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
 	// The script's output is captured into a file so the test can read it even
 	// when the step succeeds (progress output is quiet).
-	err := e.Engine(t).Run(ctx, &engine.Step{
+	err = eng.Run(ctx, &engine.Step{
 		Name:    "load test " + filepath.Base(zipPath),
 		Arch:    arch,
 		Image:   e.Image(arch),

@@ -1,0 +1,306 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// tools finds and versions the host's node and package managers, once each.
+type tools struct {
+	lookPath func(string) (string, error)
+	run      func(ctx context.Context, name string, args ...string) (string, error)
+
+	mu       sync.Mutex
+	versions map[string]versionResult
+}
+
+type versionResult struct {
+	path, version string
+	err           error
+}
+
+func newTools() *tools {
+	return &tools{
+		lookPath: exec.LookPath,
+		run: func(ctx context.Context, name string, args ...string) (string, error) {
+			out, err := exec.CommandContext(ctx, name, args...).Output()
+			return strings.TrimSpace(string(out)), err
+		},
+		versions: map[string]versionResult{},
+	}
+}
+
+// version returns the path and `NAME --version` of a host tool.
+func (t *tools) version(name string) (string, string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r, ok := t.versions[name]; ok {
+		return r.path, r.version, r.err
+	}
+	var r versionResult
+	r.path, r.err = t.lookPath(name)
+	if r.err != nil {
+		r.err = fmt.Errorf("%s is not on PATH", name)
+	} else {
+		r.version, r.err = t.run(context.Background(), r.path, "--version")
+		if r.err != nil {
+			r.err = fmt.Errorf("%s --version: %w", name, r.err)
+		}
+		r.version = strings.TrimPrefix(r.version, "v")
+	}
+	t.versions[name] = r
+	return r.path, r.version, r.err
+}
+
+var semverRe = regexp.MustCompile(`^(\d+)\.(\d+)`)
+
+// atLeast reports whether version v (1.2.3) is at least major.minor.
+func atLeast(v string, major, minor int) bool {
+	m := semverRe.FindStringSubmatch(v)
+	if m == nil {
+		return false
+	}
+	a, _ := strconv.Atoi(m[1])
+	b, _ := strconv.Atoi(m[2])
+	return a > major || a == major && b >= minor
+}
+
+// hostInstall is one package-manager run on the host.
+type hostInstall struct {
+	Tool string   // npm, pnpm or yarn
+	Args []string // after the tool
+	Env  []string // added to the host environment
+	// Foreign is true when the command installs packages for every platform and
+	// relies on dropForeign to remove the others (no target selection).
+	Foreign bool
+	// YarnRC is appended to the install folder's .yarnrc.yml (yarn berry).
+	YarnRC string
+}
+
+// hostCommand builds the host install for a project and target: a clean, frozen
+// install of production dependencies only, without install scripts, for target.
+func hostCommand(p *project, version string, t platform) (*hostInstall, error) {
+	cross := t.CPU != hostCPU()
+	switch p.Manager {
+	case npm:
+		c := &hostInstall{Tool: npm, Args: []string{"ci", "--omit=dev", "--ignore-scripts", "--install-links",
+			"--no-audit", "--no-fund", "--no-update-notifier"}}
+		if atLeast(version, 10, 1) {
+			c.Args = append(c.Args, t.npmFlags()...)
+		} else if cross {
+			return nil, fmt.Errorf("npm %s on this host cannot pick packages for %s: --os/--cpu/--libc need npm 10.1 or later "+
+				"(npm install -g npm@10), or set build = \"container\"", version, t)
+		} else {
+			c.Foreign = true // musl builds are removed afterwards
+		}
+		return c, nil
+	case pnpm:
+		c := &hostInstall{Tool: pnpm, Args: []string{"install", "--frozen-lockfile", "--prod", "--ignore-scripts",
+			"--config.node-linker=hoisted", "--config.package-import-method=copy"}}
+		if atLeast(version, 10, 14) {
+			c.Args = append(c.Args, t.npmFlags()...)
+		} else if cross {
+			return nil, fmt.Errorf("pnpm %s on this host cannot pick packages for %s: --os/--cpu/--libc need pnpm 10.14 or later", version, t)
+		} else {
+			c.Foreign = true
+		}
+		return c, nil
+	case yarn:
+		if atLeast(version, 2, 0) {
+			return &hostInstall{Tool: yarn, Args: []string{"workspaces", "focus", "--all", "--production"},
+				Env: []string{"YARN_NODE_LINKER=node-modules", "YARN_ENABLE_SCRIPTS=false",
+					"YARN_ENABLE_IMMUTABLE_INSTALLS=true", "YARN_ENABLE_TELEMETRY=false", "YARN_ENABLE_GLOBAL_CACHE=true"},
+				YarnRC: fmt.Sprintf("supportedArchitectures:\n  os: [%s]\n  cpu: [%s]\n  libc: [%s]\n", t.OS, t.CPU, t.Libc),
+			}, nil
+		}
+		// Yarn 1 has no target selection: install every platform's packages,
+		// then drop the others.
+		return &hostInstall{Tool: yarn, Foreign: true, Args: []string{"install", "--frozen-lockfile", "--production",
+			"--ignore-scripts", "--ignore-platform", "--ignore-engines", "--non-interactive", "--no-progress"}}, nil
+	}
+	return nil, fmt.Errorf("unknown package manager %q", p.Manager)
+}
+
+// String is the command line, for plan and logs.
+func (c *hostInstall) String() string {
+	return c.Tool + " " + strings.Join(c.Args, " ")
+}
+
+// prepareSource copies what an install reads into a fresh folder under work: the
+// project files (package.json, lockfile, config, .npmrc when withNpmrc) and the
+// local dependencies at the same relative places, so "file:../x.tgz" still
+// resolves. It returns the folder that stands for the project and its path
+// relative to the returned root.
+func prepareSource(p *project, work string, withNpmrc bool) (root, rel string, err error) {
+	up := 0
+	for _, d := range p.LocalDeps {
+		if path.IsAbs(d) {
+			continue
+		}
+		n := 0
+		for _, part := range strings.Split(d, "/") {
+			if part == ".." {
+				n++
+			} else {
+				break
+			}
+		}
+		up = max(up, n)
+	}
+	root = filepath.Join(work, "src")
+	rel = "project"
+	for range up {
+		rel = "p/" + rel // room for ".." to stay inside root
+	}
+	dir := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	for _, f := range p.sources() {
+		if f == ".npmrc" && !withNpmrc {
+			continue
+		}
+		if err := copyAny(filepath.Join(p.Dir, filepath.FromSlash(f)), filepath.Join(dir, filepath.FromSlash(f))); err != nil {
+			return "", "", err
+		}
+	}
+	for _, d := range p.LocalDeps {
+		if path.IsAbs(d) {
+			continue // found where it is
+		}
+		src := filepath.Join(p.Dir, filepath.FromSlash(d))
+		if _, err := os.Stat(src); err != nil {
+			return "", "", fmt.Errorf("%s names a local dependency %s: %w", p.Lockfile, d, err)
+		}
+		if err := copyAny(src, filepath.Join(dir, filepath.FromSlash(d))); err != nil {
+			return "", "", err
+		}
+	}
+	return root, rel, nil
+}
+
+// copyAny copies a file or a folder (without node_modules and .git), following
+// symlinks to files.
+func copyAny(src, dst string) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return copyFile(src, dst, st.Mode().Perm())
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() && rel != "." && (d.Name() == "node_modules" || d.Name() == ".git") {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		info, err := os.Stat(p)
+		if err != nil || info.IsDir() {
+			return err
+		}
+		return copyFile(p, target, info.Mode().Perm())
+	})
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode|0o200)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runHost runs the install in dir, its output going to log.
+func runHost(ctx context.Context, toolPath string, c *hostInstall, dir string, log io.Writer) error {
+	if c.YarnRC != "" {
+		rc := filepath.Join(dir, ".yarnrc.yml")
+		old, err := os.ReadFile(rc)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if !strings.Contains(string(old), "supportedArchitectures") {
+			if len(old) > 0 && !strings.HasSuffix(string(old), "\n") {
+				old = append(old, '\n')
+			}
+			if err := os.WriteFile(rc, append(old, c.YarnRC...), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	cmd := exec.CommandContext(ctx, toolPath, c.Args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = append(cmd.Env, "npm_config_update_notifier=false", "npm_config_fund=false", "npm_config_audit=false")
+	var tail tailBuffer
+	cmd.Stdout = io.MultiWriter(log, &tail)
+	cmd.Stderr = io.MultiWriter(log, &tail)
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s failed: %v\n%s", c.String(), err, tail.String())
+	}
+	return nil
+}
+
+// tailBuffer keeps the last lines written to it.
+type tailBuffer struct {
+	mu    sync.Mutex
+	lines []string
+	part  string
+}
+
+const tailLines = 25
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.part + string(b)
+	parts := strings.Split(s, "\n")
+	t.part = parts[len(parts)-1]
+	t.lines = append(t.lines, parts[:len(parts)-1]...)
+	if len(t.lines) > tailLines {
+		t.lines = t.lines[len(t.lines)-tailLines:]
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := append([]string(nil), t.lines...)
+	if t.part != "" {
+		out = append(out, t.part)
+	}
+	return strings.Join(out, "\n")
+}

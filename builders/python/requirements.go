@@ -1,0 +1,350 @@
+package python
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Requirements is a parsed requirements file with its -r includes followed. pip reads
+// the file itself on the host; the builder parses it to know the top-level names
+// (roots for exclude_packages), whether hashes are in use (--require-hashes), what is
+// pinned, which files the cache key depends on, and to write a self-contained copy
+// for build containers.
+type Requirements struct {
+	Reqs []Line
+	// Options are option lines in file order, already split ("--index-url", "URL").
+	Options [][]string
+	// Constraints are the requirement lines of -c files.
+	Constraints []Line
+	// Files are every file read (the top one first), for the cache key.
+	Files []string
+	// FindLinks are --find-links values found in the files, local ones made absolute.
+	FindLinks []string
+}
+
+// Line is one requirement line.
+type Line struct {
+	File   string
+	Num    int
+	Text   string       // the requirement without its options, ${VAR} expanded
+	Req    *Requirement // nil for a bare URL or path
+	Hashes []string     // "sha256:..."
+	// Options are other per-requirement options (--config-settings...), kept as written.
+	Options []string
+}
+
+// HasHashes reports whether any requirement carries --hash: pip then requires hashes
+// for every package, and the builder passes --require-hashes.
+func (r *Requirements) HasHashes() bool {
+	for _, l := range r.Reqs {
+		if len(l.Hashes) > 0 {
+			return true
+		}
+	}
+	for _, o := range r.Options {
+		if o[0] == "--require-hashes" {
+			return true
+		}
+	}
+	return false
+}
+
+// Pinned is the set of normalised names pinned to one version (name==X) by a
+// requirement or a constraint, or given as a URL.
+func (r *Requirements) Pinned() map[string]bool {
+	out := map[string]bool{}
+	for _, ls := range [][]Line{r.Reqs, r.Constraints} {
+		for _, l := range ls {
+			if l.Req != nil && (l.Req.Pin() != "" || l.Req.URL != "") {
+				out[l.Req.Key()] = true
+			}
+		}
+	}
+	return out
+}
+
+// Unpinned lists the top-level requirements that are not pinned, in file order.
+func (r *Requirements) Unpinned() []string {
+	pinned := r.Pinned()
+	var out []string
+	for _, l := range r.Reqs {
+		if l.Req != nil && !pinned[l.Req.Key()] {
+			out = append(out, l.Req.Name)
+		}
+	}
+	return out
+}
+
+// HashesFor returns the allowed hashes of a name, from every line naming it.
+func (r *Requirements) HashesFor(name string) []string {
+	var out []string
+	for _, l := range r.Reqs {
+		if l.Req != nil && l.Req.Key() == Normalize(name) {
+			out = append(out, l.Hashes...)
+		}
+	}
+	return out
+}
+
+// Roots are the normalised names of the top-level requirements that apply to env.
+func (r *Requirements) Roots(env Env) map[string][]string {
+	out := map[string][]string{}
+	for _, l := range r.Reqs {
+		if l.Req == nil || !l.Req.Marker.Eval(env, "") {
+			continue
+		}
+		out[l.Req.Key()] = append(out[l.Req.Key()], l.Req.Extras...)
+	}
+	return out
+}
+
+// optionArgs is how many values each requirements-file option takes.
+var optionArgs = map[string]int{
+	"-r": 1, "--requirement": 1, "-c": 1, "--constraint": 1,
+	"-i": 1, "--index-url": 1, "--extra-index-url": 1, "-f": 1, "--find-links": 1,
+	"--trusted-host": 1, "--only-binary": 1, "--no-binary": 1, "--use-feature": 1,
+	"--no-index": 0, "--pre": 0, "--prefer-binary": 0, "--require-hashes": 0,
+	"-e": 1, "--editable": 1,
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`)
+
+// expandEnv expands ${VAR} the way pip does in requirements files (upper-case names
+// only; unknown variables are left as written).
+func expandEnv(s string, getenv func(string) string) string {
+	return envRef.ReplaceAllStringFunc(s, func(m string) string {
+		if v := getenv(m[2 : len(m)-1]); v != "" {
+			return v
+		}
+		return m
+	})
+}
+
+// ParseRequirements reads a requirements file and the files it includes.
+func ParseRequirements(path string, getenv func(string) string) (*Requirements, error) {
+	r := &Requirements{}
+	if err := r.read(path, false, getenv, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Requirements) read(path string, constraint bool, getenv func(string) string, seen map[string]bool) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if seen[abs] {
+		return nil
+	}
+	seen[abs] = true
+	b, err := os.ReadFile(abs)
+	if err != nil {
+		return err
+	}
+	r.Files = append(r.Files, abs)
+	dir := filepath.Dir(abs)
+	for _, ll := range logicalLines(string(b)) {
+		where := fmt.Sprintf("%s:%d", filepath.Base(abs), ll.num)
+		fields := strings.Fields(expandEnv(ll.text, getenv))
+		if len(fields) == 0 {
+			continue
+		}
+		if strings.HasPrefix(fields[0], "-") {
+			opt, val, hasVal := strings.Cut(fields[0], "=")
+			if len(opt) > 2 && !strings.HasPrefix(opt, "--") && !hasVal {
+				// "-rfile" / "-ihttps://..."
+				opt, val, hasVal = opt[:2], opt[2:], true
+			}
+			n, ok := optionArgs[opt]
+			if !ok {
+				return fmt.Errorf("%s: option %s is not supported in requirements files here", where, opt)
+			}
+			args := []string{opt}
+			if n == 1 {
+				switch {
+				case hasVal:
+					args = append(args, val)
+				case len(fields) > 1:
+					args = append(args, fields[1])
+				default:
+					return fmt.Errorf("%s: %s needs a value", where, opt)
+				}
+			}
+			switch opt {
+			case "-r", "--requirement", "-c", "--constraint":
+				p := args[1]
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(dir, p)
+				}
+				if err := r.read(p, constraint || opt == "-c" || opt == "--constraint", getenv, seen); err != nil {
+					return fmt.Errorf("%s: %w", where, err)
+				}
+			case "-e", "--editable":
+				return fmt.Errorf("%s: editable requirements (-e) cannot go into a layer; install the package normally", where)
+			case "-f", "--find-links":
+				v := args[1]
+				if !strings.Contains(v, "://") && !filepath.IsAbs(v) {
+					v = filepath.Join(dir, v)
+				}
+				r.FindLinks = append(r.FindLinks, v)
+				args[1] = v
+				r.Options = append(r.Options, args)
+			default:
+				if opt == "-i" {
+					args[0] = "--index-url"
+				}
+				r.Options = append(r.Options, args)
+			}
+			continue
+		}
+		line, err := parseReqLine(fields, abs, ll.num)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		if constraint {
+			r.Constraints = append(r.Constraints, line)
+		} else {
+			r.Reqs = append(r.Reqs, line)
+		}
+	}
+	return nil
+}
+
+// parseReqLine splits a requirement from its options (--hash=...).
+func parseReqLine(fields []string, file string, num int) (Line, error) {
+	l := Line{File: file, Num: num}
+	var req []string
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if !strings.HasPrefix(f, "--") {
+			req = append(req, f)
+			continue
+		}
+		opt, val, hasVal := strings.Cut(f, "=")
+		if !hasVal && i+1 < len(fields) {
+			i++
+			val = fields[i]
+		}
+		if opt == "--hash" {
+			if !strings.Contains(val, ":") {
+				return l, fmt.Errorf("bad --hash %q (want ALGO:HEX)", val)
+			}
+			l.Hashes = append(l.Hashes, val)
+			continue
+		}
+		l.Options = append(l.Options, opt+"="+val)
+	}
+	l.Text = strings.Join(req, " ")
+	if l.Text == "" {
+		return l, fmt.Errorf("a line with options but no requirement")
+	}
+	// A bare URL or path has no name until pip reads it.
+	if strings.Contains(req[0], "://") || strings.HasPrefix(req[0], ".") || strings.HasPrefix(req[0], "/") ||
+		strings.HasSuffix(req[0], ".whl") || strings.HasSuffix(req[0], ".tar.gz") || strings.HasSuffix(req[0], ".zip") {
+		return l, nil
+	}
+	r, err := ParseRequirement(l.Text)
+	if err != nil {
+		return l, err
+	}
+	l.Req = r
+	return l, nil
+}
+
+type logicalLine struct {
+	num  int
+	text string
+}
+
+// logicalLines joins backslash continuations and drops comments, as pip does.
+func logicalLines(s string) []logicalLine {
+	var out []logicalLine
+	var cur strings.Builder
+	start := 0
+	for i, raw := range strings.Split(s, "\n") {
+		raw = strings.TrimRight(raw, "\r")
+		if cur.Len() == 0 {
+			start = i + 1
+		}
+		if strings.HasSuffix(raw, `\`) {
+			cur.WriteString(strings.TrimSuffix(raw, `\`))
+			cur.WriteString(" ")
+			continue
+		}
+		cur.WriteString(raw)
+		text := cur.String()
+		cur.Reset()
+		if j := commentStart(text); j >= 0 {
+			text = text[:j]
+		}
+		if strings.TrimSpace(text) != "" {
+			out = append(out, logicalLine{num: start, text: text})
+		}
+	}
+	if cur.Len() > 0 {
+		out = append(out, logicalLine{num: start, text: cur.String()})
+	}
+	return out
+}
+
+// commentStart finds a "#" at the start of the line or after whitespace.
+func commentStart(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '#' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t') {
+			return i
+		}
+	}
+	return -1
+}
+
+// Write writes a self-contained requirements file (includes inlined; constraints in
+// a second file when any) for a build container. mapPath rewrites local
+// --find-links folders to their container paths.
+func (r *Requirements) Write(reqPath, consPath string, mapPath func(string) string) (bool, error) {
+	var b strings.Builder
+	for _, o := range r.Options {
+		if (o[0] == "-f" || o[0] == "--find-links") && !strings.Contains(o[1], "://") {
+			fmt.Fprintf(&b, "%s %s\n", o[0], mapPath(o[1]))
+			continue
+		}
+		b.WriteString(strings.Join(o, " ") + "\n")
+	}
+	writeLines := func(b *strings.Builder, ls []Line) {
+		for _, l := range ls {
+			b.WriteString(l.Text)
+			for _, o := range l.Options {
+				b.WriteString(" " + o)
+			}
+			for _, h := range l.Hashes {
+				b.WriteString(" --hash=" + h)
+			}
+			b.WriteString("\n")
+		}
+	}
+	writeLines(&b, r.Reqs)
+	hasCons := len(r.Constraints) > 0
+	if hasCons {
+		fmt.Fprintf(&b, "-c %s\n", filepath.Base(consPath))
+		var c strings.Builder
+		writeLines(&c, r.Constraints)
+		if err := os.WriteFile(consPath, []byte(c.String()), 0o644); err != nil {
+			return false, err
+		}
+	}
+	return hasCons, os.WriteFile(reqPath, []byte(b.String()), 0o644)
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -171,14 +171,21 @@ func buildOne(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) (
 	return r
 }
 
-// placeCached makes out a copy of the cached zip, unless it already is one.
+// placeCached makes out the cached zip, unless it already is: the no-op build of an
+// unchanged layer reads no zip at all.
 func placeCached(e *cache.Entry, zipPath, out string) error {
-	if st, err := os.Stat(out); err == nil && st.Size() == e.Size {
-		if sum, err := lambda.FileCodeSha256(out); err == nil && sum == e.CodeSha256 {
+	st, err := os.Stat(out)
+	if err == nil {
+		if cst, err := os.Stat(zipPath); err == nil && os.SameFile(st, cst) {
 			return nil
 		}
+		if st.Size() == e.Size {
+			if sum, err := lambda.FileCodeSha256(out); err == nil && sum == e.CodeSha256 {
+				return nil
+			}
+		}
 	}
-	return cache.CopyFile(zipPath, out)
+	return cache.LinkOrCopy(zipPath, out)
 }
 
 // Key is the cache key of an item: a hash of everything that can change its bytes.

@@ -46,6 +46,10 @@ type Entry struct {
 	UnzippedSize int64  `json:"unzipped_size"`
 	Entries      int    `json:"entries"`
 	Encoder      string `json:"encoder"`
+	// ZipMtime is the cached zip's mtime when stored: the zip is shared by hard
+	// link with the output, so a tool that rewrites the output in place also
+	// rewrites the cached copy; a changed mtime then makes the entry a miss.
+	ZipMtime int64 `json:"zip_mtime"`
 }
 
 func (c *Cache) zipPath(key string) string  { return filepath.Join(c.Dir, "zips", key+".zip") }
@@ -62,7 +66,7 @@ func (c *Cache) Get(key string) (*Entry, string, bool) {
 		return nil, "", false
 	}
 	st, err := os.Stat(c.zipPath(key))
-	if err != nil || st.Size() != e.Size {
+	if err != nil || st.Size() != e.Size || st.ModTime().UnixNano() != e.ZipMtime {
 		return nil, "", false
 	}
 	return &e, c.zipPath(key), true
@@ -71,9 +75,14 @@ func (c *Cache) Get(key string) (*Entry, string, bool) {
 // Put stores a copy of zipFile under key. The zip goes in first and the entry last,
 // so a crash between the two leaves an orphan zip, never an entry without its zip.
 func (c *Cache) Put(e *Entry, zipFile string) error {
-	if err := CopyFile(zipFile, c.zipPath(e.Key)); err != nil {
+	if err := LinkOrCopy(zipFile, c.zipPath(e.Key)); err != nil {
 		return fmt.Errorf("caching %s: %w", filepath.Base(zipFile), err)
 	}
+	st, err := os.Stat(c.zipPath(e.Key))
+	if err != nil {
+		return err
+	}
+	e.ZipMtime = st.ModTime().UnixNano()
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return err
@@ -100,6 +109,21 @@ func (c *Cache) Lock(key string) (unlock func(), err error) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// LinkOrCopy makes dst the same content as src, atomically: a hard link when both are
+// on one file system (no bytes copied), else a copy.
+func LinkOrCopy(src, dst string) error {
+	tmp := filepath.Join(filepath.Dir(dst), fmt.Sprintf(".%s.link-%d", filepath.Base(dst), os.Getpid()))
+	os.Remove(tmp)
+	if err := os.Link(src, tmp); err == nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return nil
+	}
+	return CopyFile(src, dst)
 }
 
 // WriteFileAtomic writes data to a temp file beside path, syncs it and renames it.

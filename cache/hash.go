@@ -15,9 +15,11 @@ import (
 )
 
 // Hasher hashes the content of input files and folders. It remembers each file's hash
-// with the stat data it was computed from (size, mtime, ctime, inode, like git's index),
-// so a no-op build reads no file twice across runs; any change to a file changes its
-// ctime, so a stale hash is never used.
+// with the stat data it was computed from (size, nanosecond mtime and inode, like
+// git's index with trustctime off), so a no-op build reads no input again. The ctime
+// is left out on purpose: staging hard-links inputs, which changes their ctime on
+// every build. A write changes the mtime; a tool that writes and then restores the
+// old mtime and size exactly would be missed (use --no-cache after such a tool).
 type Hasher struct {
 	path  string
 	mu    sync.Mutex
@@ -28,7 +30,6 @@ type Hasher struct {
 type memoEntry struct {
 	Size  int64  `json:"s"`
 	Mtime int64  `json:"m"`
-	Ctime int64  `json:"c"`
 	Ino   uint64 `json:"i"`
 	Sum   string `json:"h"`
 }
@@ -117,12 +118,11 @@ func (h *Hasher) file(path string, info fs.FileInfo) (string, error) {
 	var key memoEntry
 	abs, _ := filepath.Abs(path)
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
-		key = memoEntry{Size: info.Size(), Mtime: info.ModTime().UnixNano(),
-			Ctime: sys.Ctim.Sec*1e9 + sys.Ctim.Nsec, Ino: sys.Ino}
+		key = memoEntry{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Ino: sys.Ino}
 		h.mu.Lock()
 		m, ok := h.memo[abs]
 		h.mu.Unlock()
-		if ok && m.Size == key.Size && m.Mtime == key.Mtime && m.Ctime == key.Ctime && m.Ino == key.Ino {
+		if ok && m.Size == key.Size && m.Mtime == key.Mtime && m.Ino == key.Ino {
 			return m.Sum, nil
 		}
 	}

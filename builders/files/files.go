@@ -123,6 +123,14 @@ func Copy(ctx context.Context, src, dest string, mode fs.FileMode) error {
 }
 
 func copyFile(src, dst string, have, force fs.FileMode) error {
+	// A hard link costs nothing for large trees. It is safe because the staged tree
+	// is only read from here on (files is the last builder) and the zip never
+	// depends on the link's mtime or owner; a forced mode needs a real copy.
+	if force == 0 {
+		if err := os.Link(src, dst); err == nil {
+			return nil
+		}
+	}
 	perm := have.Perm()
 	if force != 0 {
 		perm = force

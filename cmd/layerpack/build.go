@@ -16,7 +16,7 @@ type buildCmd struct {
 	Out      string `help:"Output folder (default: [defaults] out_dir, relative to the config file)." placeholder:"DIR" type:"path"`
 	Jobs     int    `short:"j" default:"2" help:"Layers built at once."`
 	NoCache  bool   `help:"Rebuild even when nothing changed."`
-	CacheDir string `help:"layerpack's cache folder." env:"LAYERPACK_CACHE_DIR" placeholder:"DIR" type:"path"`
+	CacheDir string `help:"layerpack's cache folder (default: $XDG_CACHE_HOME/layerpack)." env:"LAYERPACK_CACHE_DIR" placeholder:"DIR"`
 	Progress string `default:"auto" enum:"auto,tty,plain,quiet,rawjson" help:"Progress output: auto, tty, plain, quiet or rawjson."`
 }
 

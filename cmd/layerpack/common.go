@@ -8,6 +8,7 @@ import (
 	"github.com/layerpack/layerpack/builders/files"
 	"github.com/layerpack/layerpack/builders/native"
 	"github.com/layerpack/layerpack/builders/node"
+	"github.com/layerpack/layerpack/builders/python"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/plan"
@@ -18,7 +19,7 @@ import (
 func allBuilders() []builders.Builder {
 	return []builders.Builder{
 		native.New(),
-		// python.New(),
+		python.New(),
 		node.New(),
 		// ruby.New(),
 		// java.New(),

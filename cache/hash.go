@@ -25,6 +25,7 @@ type Hasher struct {
 	mu    sync.Mutex
 	memo  map[string]memoEntry
 	dirty bool
+	trees map[string]string // tree hashes of this run: each arch of a layer asks again
 }
 
 type memoEntry struct {
@@ -36,7 +37,7 @@ type memoEntry struct {
 
 // NewHasher loads the memo from the cache (a missing or corrupt memo is just empty).
 func (c *Cache) NewHasher() *Hasher {
-	h := &Hasher{path: filepath.Join(c.Dir, "filehash.json"), memo: map[string]memoEntry{}}
+	h := &Hasher{path: filepath.Join(c.Dir, "filehash.json"), memo: map[string]memoEntry{}, trees: map[string]string{}}
 	if b, err := os.ReadFile(h.path); err == nil {
 		_ = json.Unmarshal(b, &h.memo)
 	}
@@ -68,6 +69,12 @@ func (h *Hasher) Path(p string) (string, error) {
 	if !st.IsDir() {
 		return h.entry(p, st)
 	}
+	h.mu.Lock()
+	sum, ok := h.trees[p]
+	h.mu.Unlock()
+	if ok {
+		return sum, nil
+	}
 	var lines []string
 	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -93,7 +100,11 @@ func (h *Hasher) Path(p string) (string, error) {
 	for _, l := range lines {
 		io.WriteString(d, l+"\n")
 	}
-	return "tree:" + hex.EncodeToString(d.Sum(nil)), nil
+	sum = "tree:" + hex.EncodeToString(d.Sum(nil))
+	h.mu.Lock()
+	h.trees[p] = sum
+	h.mu.Unlock()
+	return sum, nil
 }
 
 func (h *Hasher) entry(path string, info fs.FileInfo) (string, error) {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/sirupsen/logrus"
 
 	"github.com/layerpack/layerpack/config"
 )
@@ -49,7 +50,12 @@ func (e usageError) Unwrap() error { return e.err }
 // failed marks an error already reported in detail; only the exit code is left to set.
 var errFailed = errors.New("failed")
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// BuildKit's client libraries log through logrus; their warnings (such as
+	// containerd's fsverity probe on local caches) are noise in a build log.
+	logrus.SetLevel(logrus.ErrorLevel)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var c cli

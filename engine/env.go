@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/buildkit/client/llb"
+)
+
+// HostCAPath is where the host's CA bundle appears in every step when
+// Options.TrustHostCA is set.
+const HostCAPath = hostCADir + "/" + hostCAFile
+
+const (
+	hostCADir  = "/etc/layerpack"
+	hostCAFile = "host-ca.pem"
+)
+
+// DefaultPath is the PATH of steps whose image has no config (rootfs images).
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// caEnvVars are the variables that tools read for an extra or replacement CA
+// bundle: OpenSSL and Python (SSL_CERT_FILE), requests, pip, Node.js, npm, Bundler,
+// curl and git.
+var caEnvVars = []string{
+	"SSL_CERT_FILE",
+	"REQUESTS_CA_BUNDLE",
+	"PIP_CERT",
+	"NODE_EXTRA_CA_CERTS",
+	"npm_config_cafile",
+	"BUNDLE_SSL_CA_CERT",
+	"CURL_CA_BUNDLE",
+	"GIT_SSL_CAINFO",
+}
+
+type envVar struct{ Key, Value string }
+
+// stepEnv is the environment a step gets on top of its image's: the CA variables
+// when the host CA is trusted, a default PATH for images without config, then
+// Step.Env (a builder's explicit value wins over the engine's defaults), then
+// SOURCE_DATE_EPOCH. The result is sorted by key: Env is part of BuildKit's cache
+// key, so its order must not depend on map iteration.
+//
+// SOURCE_DATE_EPOCH is set only when positive: 0 means "not given", and some tools
+// refuse timestamps before 1980 (Python's zipfile).
+func stepEnv(s *Step, imageHasConfig, trustHostCA bool) []envVar {
+	m := map[string]string{}
+	if trustHostCA {
+		for _, k := range caEnvVars {
+			m[k] = HostCAPath
+		}
+	}
+	if !imageHasConfig {
+		m["PATH"] = DefaultPath
+	}
+	for k, v := range s.Env {
+		m[k] = v
+	}
+	if s.SourceDateEpoch > 0 {
+		m["SOURCE_DATE_EPOCH"] = strconv.FormatInt(s.SourceDateEpoch, 10)
+	}
+	out := make([]envVar, 0, len(m))
+	for k, v := range m {
+		out = append(out, envVar{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// proxyEnv reads HTTP_PROXY, HTTPS_PROXY, NO_PROXY and ALL_PROXY (upper case first,
+// then lower case) through getenv. It returns nil when none is set. Steps get the
+// values through BuildKit's proxy metadata (llb.WithProxy), which BuildKit leaves
+// out of the cache key, so a different proxy does not rebuild anything; the
+// daemon sets both spellings in the container.
+func proxyEnv(getenv func(string) string) *llb.ProxyEnv {
+	get := func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return getenv(strings.ToLower(k))
+	}
+	p := llb.ProxyEnv{
+		HTTPProxy:  get("HTTP_PROXY"),
+		HTTPSProxy: get("HTTPS_PROXY"),
+		NoProxy:    get("NO_PROXY"),
+		AllProxy:   get("ALL_PROXY"),
+	}
+	if p == (llb.ProxyEnv{}) {
+		return nil
+	}
+	return &p
+}

@@ -201,13 +201,6 @@ func Key(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) (strin
 		"arch " + string(it.Target.Arch),
 		"layer " + string(section),
 	}
-	if it.Image != "" {
-		digest, err := o.Engine.ImageDigest(ctx, it.Image, it.Target.Arch)
-		if err != nil {
-			return "", fmt.Errorf("resolving build image %s: %w", it.Image, err)
-		}
-		lines = append(lines, "image "+it.Image+" "+digest)
-	}
 	for _, b := range it.Builders {
 		ins, err := b.Inputs(it.Layer, it.Target)
 		if err != nil {
@@ -222,6 +215,15 @@ func Key(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) (strin
 			}
 			lines = append(lines, "input "+b.Name()+" "+in.Name+" "+v)
 		}
+	}
+	// The image last: resolving it may need the daemon, and a missing input file
+	// should be reported without one.
+	if it.Image != "" {
+		digest, err := o.Engine.ImageDigest(ctx, it.Image, it.Target.Arch)
+		if err != nil {
+			return "", fmt.Errorf("resolving build image %s: %w", it.Image, err)
+		}
+		lines = append(lines, "image "+it.Image+" "+digest)
 	}
 	return cache.Key(lines), nil
 }
@@ -241,7 +243,7 @@ func produce(ctx context.Context, o *Options, it *plan.Item, key string, r *Resu
 		j := &builders.Job{
 			Layer: it.Layer, Target: it.Target, Config: o.Config, Stage: stage,
 			Work: filepath.Join(work, b.Name()), Engine: o.Engine, Image: it.Image,
-			SourceDateEpoch: o.Epoch.Unix(), NoCache: o.NoCache, Log: o.Log,
+			SourceDateEpoch: o.Epoch.Unix(), NoCache: o.NoCache, Log: o.Log, CacheDir: o.Cache.Dir,
 		}
 		if err := os.Mkdir(j.Work, 0o755); err != nil {
 			return err

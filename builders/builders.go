@@ -54,6 +54,9 @@ type Job struct {
 	SourceDateEpoch int64
 	NoCache         bool
 	Log             io.Writer
+	// CacheDir is layerpack's cache folder, for builders that keep their own
+	// download caches (a Maven repository, for example).
+	CacheDir string
 }
 
 // Input is one thing a cache key depends on.

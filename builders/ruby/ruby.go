@@ -1,5 +1,5 @@
 // Package ruby is the builder for [layer.NAME.ruby]: Bundler installs the gems locked
-// in Gemfile.lock (frozen, without the development and test groups) inside the build
+// in Gemfile.lock (frozen; by default without the development and test groups) in the build
 // container, with the Ruby of the build image, into ruby/gems/X.Y.0/ - the GEM_PATH
 // folder of the runtime, laid out as RubyGems expects (gems/, specifications/,
 // extensions/<platform>/X.Y.0/). Precompiled platform gems of the target are taken
@@ -7,8 +7,9 @@
 // target architecture. Build leftovers that hold build paths or timestamps are
 // removed, so the same lockfile gives the same bytes.
 //
-// The build image's Ruby decides the ABI of compiled extensions, so the builder asks
-// it for its version and refuses one that is not the runtime's (see checkABI).
+// The build image's Ruby decides the ABI of compiled extensions, so the install step
+// first asks it for its version and stops when it is not the runtime's (TestABIEnv
+// is the one way around that, for tests).
 package ruby
 
 import (

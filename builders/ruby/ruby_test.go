@@ -1,9 +1,13 @@
 package ruby
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -411,6 +415,8 @@ func TestInstallOnHost(t *testing.T) {
 		g + "specifications/lp_plat-2.0.0-" + plat + ".gemspec",
 		g + "specifications/lp_pure-1.2.0.gemspec",
 	}
+	slices.Sort(files)
+	slices.Sort(want)
 	if !slices.Equal(files, want) {
 		t.Errorf("staged:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(want, "\n"))
 	}
@@ -487,6 +493,51 @@ func mustOut(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
+// checkClean fails on build leftovers in a layer: logs and Makefiles of compiled
+// extensions, object files, Bundler's files, and any file naming the build's
+// scratch folders.
+func checkClean(t *testing.T, zipPath string) {
+	t.Helper()
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	exts := 0
+	for _, f := range zr.File {
+		base := path.Base(f.Name)
+		switch {
+		case f.Name == "ruby/" || f.Name == "ruby/gems/":
+		case !strings.HasPrefix(f.Name, "ruby/gems/3.3.0/"):
+			t.Errorf("%s is outside ruby/gems/3.3.0/", f.Name)
+		case base == "gem_make.out" || base == "mkmf.log" || base == "Makefile" || strings.HasSuffix(base, ".o") ||
+			strings.HasSuffix(base, ".time") || base == ".bundle" || strings.Contains(f.Name, "/cache/") ||
+			strings.Contains(f.Name, "/build_info/") || strings.Contains(f.Name, "/doc/"):
+			t.Errorf("%s is a build leftover", f.Name)
+		}
+		if strings.Contains(f.Name, "/extensions/") && base == "gem.build_complete" {
+			exts++
+		}
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		for _, bad := range []string{"/tmp/", "/layerpack/ruby", "/root/"} {
+			if bytes.Contains(b, []byte(bad)) {
+				t.Errorf("%s contains %q", f.Name, bad)
+			}
+		}
+	}
+	if exts != 1 {
+		t.Errorf("%d compiled extensions in %s, want 1", exts, filepath.Base(zipPath))
+	}
+}
+
 // buildZips runs the whole pipeline (builder, zip, verify) with a fresh cache.
 // Items get the test image of their architecture.
 func buildZips(t *testing.T, dir string, eng engine.Engine, b *Builder, arches []lambda.Arch, env *lambdatest.Env) []*build.Result {
@@ -534,6 +585,7 @@ ruby -e 'require "lp_native"; require "lp_plat"; puts LpNative.describe, LpPlat:
 begin; require "lp_devonly"; puts "lp_devonly is in the layer"; rescue LoadError; end'`
 	for _, r := range res {
 		a := r.Item.Target.Arch
+		checkClean(t, r.Path)
 		out := env.Run(t, a, r.Path, script, nil)
 		want := "hello, " + a.GNU() + " (5)\n" + a.GNU() + "-linux\n"
 		if out != want {

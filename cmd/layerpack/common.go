@@ -6,9 +6,11 @@ import (
 
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/builders/files"
+	"github.com/layerpack/layerpack/builders/java"
 	"github.com/layerpack/layerpack/builders/native"
 	"github.com/layerpack/layerpack/builders/node"
 	"github.com/layerpack/layerpack/builders/python"
+	"github.com/layerpack/layerpack/builders/ruby"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/plan"
@@ -21,8 +23,8 @@ func allBuilders() []builders.Builder {
 		native.New(),
 		python.New(),
 		node.New(),
-		// ruby.New(),
-		// java.New(),
+		ruby.New(),
+		java.New(),
 		files.New(),
 	}
 }

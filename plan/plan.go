@@ -4,6 +4,7 @@ package plan
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -79,6 +80,13 @@ func Make(cfg *config.File, names []string, arches []lambda.Arch, all []builders
 				img, err := engine.ParseImage(ref, cfg.Dir)
 				if err != nil {
 					return nil, fmt.Errorf("layer %s (%s): %w", l.Name, a, err)
+				}
+				// BuildKit keeps a synced folder by its path: resolving symlinks lets
+				// every project that links the same image share one copy.
+				if img.Dir != "" {
+					if real, err := filepath.EvalSymlinks(img.Dir); err == nil {
+						img.Dir = real
+					}
 				}
 				it.Image = img.String()
 			}

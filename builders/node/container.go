@@ -18,7 +18,7 @@ const (
 	outDir    = "/layerpack/out"   // exported
 	npmrcPath = "/layerpack/npmrc" // the project's .npmrc, as a secret
 	npmCache  = "/layerpack/npm-cache"
-	nodeInfo  = ".layerpack-node" // in outDir: "NODE_VERSION MODULE_VERSION"
+	nodeInfo  = ".layerpack-node" // in outDir: the image's `node --version`
 	workDir   = "/layerpack/work"
 	homeDir   = "/tmp/layerpack-home"
 )
@@ -26,28 +26,47 @@ const (
 // commonScript finds Node.js headers in the image so node-gyp does not download
 // them (nothing outside the package registry is reachable from build steps
 // here): the running node's own prefix first, Debian's libnode-dev (/usr) next.
-const commonScript = `mkdir -p "$HOME" ` + workDir + ` ` + outDir + `
+// It puts a node-gyp on PATH (npm's own when the image has no other), the way
+// npm does for install scripts, and records the image's Node.js version.
+const commonScript = `mkdir -p "$HOME" ` + workDir + ` ` + outDir + ` /tmp/layerpack-gyp-bin
+export LAYERPACK_GYP_BIN=/tmp/layerpack-gyp-bin
 if [ -z "$npm_config_nodedir" ]; then
   prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
   for d in "$prefix" /usr /usr/local; do
     if [ -f "$d/include/node/node_api.h" ] && [ -f "$d/include/node/common.gypi" ]; then export npm_config_nodedir="$d"; break; fi
   done
 fi
-node -p 'process.versions.node + " " + process.versions.modules' > ` + outDir + `/` + nodeInfo + `
-echo "layerpack: node $(node --version), npm $(npm --version), headers from ${npm_config_nodedir:-node-gyp's download}"
+if ! command -v node-gyp >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  npmdir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+  for g in "$npmdir/node_modules/node-gyp/bin/node-gyp.js" "$npmdir/../node-gyp/bin/node-gyp.js"; do
+    if [ -f "$g" ]; then
+      printf '#!/bin/sh\nexec node "%s" "$@"\n' "$g" > "$LAYERPACK_GYP_BIN/node-gyp"
+      chmod +x "$LAYERPACK_GYP_BIN/node-gyp"
+      export npm_config_node_gyp="$g"
+      break
+    fi
+  done
+fi
+export npm_node_execpath="$(command -v node)"
+node --version > ` + outDir + `/` + nodeInfo + `
+echo "layerpack: node $(cat ` + outDir + `/` + nodeInfo + `), headers from ${npm_config_nodedir:-node-gyp's download}"
 `
 
-// rebuildScript runs the install scripts of the packages in LAYERPACK_REBUILD
-// (newline-separated paths) with npm rebuild, in a writable copy of the tree,
-// and exports each rebuilt package (without its node_modules) under out/tree.
+// buildFile is the generated lifecycleScript, at the root of the mounted tree.
+const buildFile = ".layerpack-build.sh"
+
+// rebuildScript runs the generated install scripts in a writable copy of the
+// tree and exports each package of LAYERPACK_REBUILD (newline-separated paths),
+// without its node_modules, under out/tree; failed optional ones are listed in
+// out/failed-optional.
 const rebuildScript = commonScript + `cp -a ` + treeMount + `/. ` + workDir + `/
+export LAYERPACK_FAILED=` + outDir + `/failed-optional
+: > "$LAYERPACK_FAILED"
 cd ` + workDir + `
+. ` + workDir + `/` + buildFile + `
 set -f
 IFS='
 '
-set --
-for p in $LAYERPACK_REBUILD; do set -- "$@" "` + workDir + `/$p"; done
-npm rebuild --foreground-scripts "$@"
 for p in $LAYERPACK_REBUILD; do
   mkdir -p "` + outDir + `/tree/$p"
   (cd "` + workDir + `/$p" && tar -cf - --exclude=./node_modules .) | (cd "` + outDir + `/tree/$p" && tar -xf -)
@@ -110,20 +129,19 @@ func secrets(p *project, work string, getenv func(string) string) ([]engine.Secr
 	return out, env, nil
 }
 
-// readNodeInfo reads what commonScript wrote: the image's Node.js major and
-// NODE_MODULE_VERSION.
-func readNodeInfo(dest string) (major, modules int, err error) {
+// readNodeInfo reads the image's Node.js major that commonScript recorded
+// (`node --version` starts fast even under QEMU; `node -p` takes seconds).
+func readNodeInfo(dest string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dest, nodeInfo))
 	if err != nil {
-		return 0, 0, fmt.Errorf("the build step did not report its Node.js version: %w", err)
+		return 0, fmt.Errorf("the build step did not report its Node.js version: %w", err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0, 0, fmt.Errorf("the build step reported Node.js %q", strings.TrimSpace(string(b)))
+	v := strings.TrimPrefix(strings.TrimSpace(string(b)), "v")
+	major, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if err != nil {
+		return 0, fmt.Errorf("the build step reported Node.js %q", strings.TrimSpace(string(b)))
 	}
-	major, _ = strconv.Atoi(strings.SplitN(f[0], ".", 2)[0])
-	modules, _ = strconv.Atoi(f[1])
-	return major, modules, nil
+	return major, nil
 }
 
 func stepName(j *builders.Job, what string) string {

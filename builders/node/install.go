@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,8 @@ func (t *tools) version(name string) (string, string, error) {
 	r.path, r.err = t.lookPath(name)
 	if r.err != nil {
 		r.err = fmt.Errorf("%s is not on PATH", name)
+	} else if v := scriptVersion(r.path, name); v != "" {
+		r.version = v // no process: `npm --version` takes 0.4 s, most of a cached build
 	} else {
 		r.version, r.err = t.run(context.Background(), r.path, "--version")
 		if r.err != nil {
@@ -61,6 +64,28 @@ func (t *tools) version(name string) (string, string, error) {
 	}
 	t.versions[name] = r
 	return r.path, r.version, r.err
+}
+
+// scriptVersion reads the version of a package manager installed as a Node.js
+// package (npm, pnpm, yarn): the package.json of the package its command links
+// to. "" when the command is not such a link.
+func scriptVersion(cmd, name string) string {
+	real, err := filepath.EvalSymlinks(cmd)
+	if err != nil || !strings.HasSuffix(real, ".js") && !strings.HasSuffix(real, ".cjs") {
+		return ""
+	}
+	dir := filepath.Dir(real)
+	for range 3 {
+		b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+		if err == nil {
+			var m struct{ Name, Version string }
+			if json.Unmarshal(b, &m) == nil && m.Name == name && semverRe.MatchString(m.Version) {
+				return m.Version
+			}
+		}
+		dir = filepath.Dir(dir)
+	}
+	return ""
 }
 
 var semverRe = regexp.MustCompile(`^(\d+)\.(\d+)`)

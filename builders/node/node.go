@@ -5,7 +5,9 @@
 // for the target platform (npm --os=linux --cpu=x64|arm64 --libc=glibc) and
 // without install scripts; then the packages that need a native build (install
 // scripts that compile, binding.gyp, no prebuilt binary for the target) are
-// built with npm rebuild in the build container of the target architecture.
+// built in the build container of the target architecture: their install
+// scripts run there as npm would run them (node-gyp rebuild when there is only a
+// binding.gyp), from source when they would download a prebuilt binary.
 // "container" runs the whole install there, "host" never uses a container.
 //
 // The tree is then made reproducible and small: package-manager bookkeeping and
@@ -153,8 +155,8 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		if mode(n) == modeHost {
 			s = append(s, "fail if a package needs a native build (build = \"host\" never uses a container)")
 		} else {
-			s = append(s, fmt.Sprintf("npm rebuild, in the build container for %s, the packages that need a native build "+
-				"(install scripts that compile, binding.gyp, no prebuilt for %s); prebuilt downloads become source builds", t.Arch.Platform(), tp))
+			s = append(s, fmt.Sprintf("run the install scripts (node-gyp rebuild, ...) of the packages that need a native build "+
+				"(install scripts that compile, binding.gyp, no prebuilt for %s) in the build container for %s; prebuilt downloads become source builds", tp, t.Arch.Platform()))
 		}
 	}
 	s = append(s, "keep only the built .node/.so files of native builds (drop build/ intermediates, build-tmp-*)",
@@ -230,7 +232,7 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	var pkgs []*pkg
 	switch mode(n) {
 	case modeContainer:
-		if root, err = b.containerInstall(ctx, j, p, ms); err != nil {
+		if root, err = b.containerInstall(ctx, j, p, ms, logf); err != nil {
 			return err
 		}
 		if pkgs, err = scanTree(root); err != nil {
@@ -326,15 +328,23 @@ func (b *Builder) hostInstall(ctx context.Context, j *builders.Job, p *project, 
 	for _, d := range need {
 		logf("native build in the container: %s@%s: %s", d.Pkg.Name, d.Pkg.Version, d.Why)
 	}
-	if err := b.rebuild(ctx, j, p, root, pkgs, need, ms); err != nil {
+	built, err := b.rebuild(ctx, j, p, root, pkgs, need, ms, logf)
+	if err != nil {
 		return "", nil, err
+	}
+	if len(built) != len(need) { // failed optional packages are gone
+		if pkgs, err = scanTree(root); err != nil {
+			return "", nil, err
+		}
 	}
 	return root, pkgs, nil
 }
 
-// rebuild runs npm rebuild for the packages in need in the build container, on
-// a copy of them and their dependencies, and lays the results over root.
-func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root string, pkgs []*pkg, need []*decision, ms []int) error {
+// rebuild runs the install scripts of the packages in need in the build
+// container, on a copy of them and their dependencies, and lays the results
+// over root.
+func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root string, pkgs []*pkg, need []*decision,
+	ms []int, logf func(string, ...any)) ([]*pkg, error) {
 	var roots []*pkg
 	var paths []string
 	for _, d := range need {
@@ -344,15 +354,19 @@ func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root
 	sub := filepath.Join(j.Work, "native")
 	for _, q := range closure(pkgs, roots) {
 		if err := copyTree(filepath.Join(root, filepath.FromSlash(q.Path)), filepath.Join(sub, filepath.FromSlash(q.Path)), true, true); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(sub, "package.json"), []byte(`{"name":"layerpack-native-build","private":true}`+"\n"), 0o644); err != nil {
-		return err
+	if err := copyBinLinks(root, sub, pkgs); err != nil {
+		return nil, err
+	}
+	script := lifecycleScript(workDir, buildOrder(pkgs, need), p.optional())
+	if err := os.WriteFile(filepath.Join(sub, buildFile), []byte(script), 0o644); err != nil {
+		return nil, err
 	}
 	secs, env, err := secrets(p, j.Work, b.getenv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if env == nil {
 		env = map[string]string{}
@@ -360,7 +374,7 @@ func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root
 	env["LAYERPACK_REBUILD"] = strings.Join(paths, "\n")
 	dest := filepath.Join(j.Work, "native-out")
 	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	step := &engine.Step{
 		Name:            stepName(j, "native build"),
@@ -378,27 +392,97 @@ func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root
 		NoCache:         j.NoCache,
 	}
 	if err := j.Engine.Run(ctx, step); err != nil {
-		return err
+		return nil, err
 	}
-	major, _, err := readNodeInfo(dest)
+	major, err := readNodeInfo(dest)
+	if err != nil {
+		return nil, err
+	}
+	failed := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(dest, "failed-optional")); err == nil {
+		for _, l := range strings.Fields(string(b)) {
+			failed[l] = true
+		}
+	}
+	var built []*pkg
+	for _, q := range roots {
+		if failed[q.Path] {
+			logf("%s: optional dependency failed to build; left out, as npm does", q.Path)
+			if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(q.Path))); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out := filepath.Join(dest, "tree", filepath.FromSlash(q.Path))
+		if _, err := os.Stat(out); err != nil {
+			return nil, fmt.Errorf("the native build step did not export %s: %w", q.Path, err)
+		}
+		if err := copyTree(out, filepath.Join(root, filepath.FromSlash(q.Path)), false, false); err != nil {
+			return nil, err
+		}
+		built = append(built, q)
+	}
+	if err := fixBuilt(root, built, major, ms, j.Image, logf); err != nil {
+		return nil, err
+	}
+	return built, nil
+}
+
+// copyBinLinks copies, from every node_modules/.bin of root to sub, the links
+// whose targets sub holds: the commands install scripts call (node-pre-gyp,
+// prebuild-install, node-gyp-build...).
+func copyBinLinks(root, sub string, pkgs []*pkg) error {
+	dirs := []string{"node_modules/.bin"}
+	for _, p := range pkgs {
+		dirs = append(dirs, p.Path+"/node_modules/.bin")
+	}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(d)))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.Type()&os.ModeSymlink == 0 {
+				continue
+			}
+			rel := filepath.Join(filepath.FromSlash(d), e.Name())
+			target, err := os.Readlink(filepath.Join(root, rel))
+			if err != nil {
+				return err
+			}
+			if filepath.IsAbs(target) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(sub, filepath.Dir(rel), target)); err != nil {
+				continue // its package is not needed for the build
+			}
+			if err := os.MkdirAll(filepath.Join(sub, filepath.Dir(rel)), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(target, filepath.Join(sub, rel)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fixBuilt checks and fixes the addons the build image compiled: Debian's
+// libnode dependency goes, V8-API addons must match the runtimes' Node.js.
+func fixBuilt(root string, built []*pkg, imageMajor int, ms []int, image string, logf func(string, ...any)) error {
+	changed, err := dropLibnodeTree(root, built)
 	if err != nil {
 		return err
 	}
-	for _, pth := range paths {
-		out := filepath.Join(dest, "tree", filepath.FromSlash(pth))
-		if _, err := os.Stat(out); err != nil {
-			return fmt.Errorf("the native build step did not export %s: %w", pth, err)
-		}
-		if err := copyTree(out, filepath.Join(root, filepath.FromSlash(pth)), false, false); err != nil {
-			return err
-		}
+	for _, c := range changed {
+		logf("%s: removed the DT_NEEDED libnode.so the build image's node-gyp adds (Lambda's node has no libnode; it exports those symbols itself)", c)
 	}
-	return checkABI(root, roots, major, ms, j.Image)
+	return checkABI(root, built, imageMajor, ms, image)
 }
 
 // containerInstall runs the whole install in the build container and returns
 // the folder holding node_modules.
-func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *project, ms []int) (string, error) {
+func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *project, ms []int, logf func(string, ...any)) (string, error) {
 	if p.Manager != npm {
 		return "", fmt.Errorf("build = \"container\" installs with npm in the build image; %s needs build = \"auto\" or \"host\"", p.Lockfile)
 	}
@@ -442,7 +526,7 @@ func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *proj
 	if err := j.Engine.Run(ctx, step); err != nil {
 		return "", err
 	}
-	major, _, err := readNodeInfo(dest)
+	major, err := readNodeInfo(dest)
 	if err != nil {
 		return "", err
 	}
@@ -459,7 +543,7 @@ func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *proj
 			gyp = append(gyp, q)
 		}
 	}
-	if err := checkABI(dest, gyp, major, ms, j.Image); err != nil {
+	if err := fixBuilt(dest, gyp, major, ms, j.Image, logf); err != nil {
 		return "", err
 	}
 	return dest, nil

@@ -159,7 +159,7 @@ func npmrcEnvRefs(rc string) []string {
 }
 
 // fileSpec finds "file:PATH" specs in any lockfile format.
-var fileSpec = regexp.MustCompile(`file:([^\s"',()#]+)`)
+var fileSpec = regexp.MustCompile(`file:([^\s"',()#{}]+)`)
 
 // localDeps lists the local paths a lockfile installs from, relative to the
 // project, sorted: "file:" tarballs and folders, and npm's links.
@@ -201,7 +201,7 @@ func localDeps(lockfile string, data []byte) []string {
 		}
 	} else {
 		for _, m := range fileSpec.FindAllSubmatch(data, -1) {
-			add(string(m[1]))
+			add(strings.TrimRight(string(m[1]), ":")) // a YAML key ends with one
 		}
 	}
 	out := make([]string, 0, len(seen))
@@ -339,6 +339,29 @@ func localHasScripts(p string) bool {
 		}
 	}
 	return gyp
+}
+
+// optional lists the packages the lockfile marks optional (npm only), by path:
+// npm leaves out an optional package whose build fails.
+func (p *project) optional() map[string]bool {
+	out := map[string]bool{}
+	if p.Manager != npm {
+		return out
+	}
+	data, err := os.ReadFile(filepath.Join(p.Dir, p.Lockfile))
+	if err != nil {
+		return out
+	}
+	var l npmLock
+	if json.Unmarshal(data, &l) != nil {
+		return out
+	}
+	for k, e := range l.Packages {
+		if e.Optional {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // sources lists the project files an install reads, as slash paths relative to

@@ -26,18 +26,49 @@ type pkg struct {
 	Deps    []string // dependencies and optionalDependencies, by name
 }
 
+// manifest is the part of an installed package.json layerpack reads. Published
+// manifests are not always well typed ("main": false, a number as a script):
+// fields of an unexpected type are ignored, as npm and Node.js do.
 type manifest struct {
-	Name                 string            `json:"name"`
-	Version              string            `json:"version"`
-	Scripts              map[string]string `json:"scripts"`
-	GypFile              *bool             `json:"gypfile"`
-	OS                   stringList        `json:"os"`
-	CPU                  stringList        `json:"cpu"`
-	Libc                 stringList        `json:"libc"`
-	Main                 string            `json:"main"`
-	Bin                  json.RawMessage   `json:"bin"`
-	Dependencies         map[string]any    `json:"dependencies"`
-	OptionalDependencies map[string]any    `json:"optionalDependencies"`
+	Name                 lenientString    `json:"name"`
+	Version              lenientString    `json:"version"`
+	Scripts              lenientStringMap `json:"scripts"`
+	GypFile              json.RawMessage  `json:"gypfile"`
+	OS                   stringList       `json:"os"`
+	CPU                  stringList       `json:"cpu"`
+	Libc                 stringList       `json:"libc"`
+	Main                 lenientString    `json:"main"`
+	Bin                  json.RawMessage  `json:"bin"`
+	Dependencies         lenientStringMap `json:"dependencies"`
+	OptionalDependencies lenientStringMap `json:"optionalDependencies"`
+}
+
+// lenientString is a string field that is empty when it is not a string.
+type lenientString string
+
+func (s *lenientString) UnmarshalJSON(b []byte) error {
+	var v string
+	if json.Unmarshal(b, &v) == nil {
+		*s = lenientString(v)
+	}
+	return nil
+}
+
+// lenientStringMap keeps the string values of an object.
+type lenientStringMap map[string]string
+
+func (m *lenientStringMap) UnmarshalJSON(b []byte) error {
+	var raw map[string]any
+	if json.Unmarshal(b, &raw) != nil {
+		return nil
+	}
+	*m = map[string]string{}
+	for k, v := range raw {
+		if s, ok := v.(string); ok {
+			(*m)[k] = s
+		}
+	}
+	return nil
 }
 
 // stringList accepts a string or a list of strings (os, cpu and libc allow both).
@@ -122,13 +153,17 @@ func readPkg(root, rel string) (*pkg, error) {
 		return nil, err
 	}
 	var m manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal(raw, &m); err != nil { // not JSON at all
 		return nil, fmt.Errorf("%s/package.json: %v", rel, err)
 	}
-	p := &pkg{Path: rel, Name: m.Name, Version: m.Version, Scripts: m.Scripts, GypFile: m.GypFile,
-		OS: m.OS, CPU: m.CPU, Libc: m.Libc, Main: m.Main}
+	p := &pkg{Path: rel, Name: string(m.Name), Version: string(m.Version), Scripts: m.Scripts,
+		OS: m.OS, CPU: m.CPU, Libc: m.Libc, Main: string(m.Main)}
 	if p.Name == "" {
 		p.Name = strings.TrimPrefix(rel[strings.LastIndex(rel, "node_modules/")+len("node_modules/"):], "/")
+	}
+	var gyp bool
+	if json.Unmarshal(m.GypFile, &gyp) == nil {
+		p.GypFile = &gyp
 	}
 	if st, err := os.Stat(filepath.Join(dir, "binding.gyp")); err == nil && st.Mode().IsRegular() {
 		p.HasGyp = true

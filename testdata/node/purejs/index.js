@@ -1,0 +1,3 @@
+'use strict';
+exports.greet = (name) => 'hello ' + name;
+//# sourceMappingURL=index.js.map

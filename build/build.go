@@ -218,12 +218,17 @@ func Key(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) (strin
 	}
 	// The image last: resolving it may need the daemon, and a missing input file
 	// should be reported without one.
+	// The digest only when steps surely run in the image: a builder that compiles
+	// only when it must (auto) must not need a daemon for a layer of wheels.
 	if it.Image != "" {
-		digest, err := o.Engine.ImageDigest(ctx, it.Image, it.Target.Arch)
-		if err != nil {
-			return "", fmt.Errorf("resolving build image %s: %w", it.Image, err)
+		lines = append(lines, "image "+it.Image)
+		if it.NeedsEngine() {
+			digest, err := o.Engine.ImageDigest(ctx, it.Image, it.Target.Arch)
+			if err != nil {
+				return "", fmt.Errorf("resolving build image %s: %w", it.Image, err)
+			}
+			lines = append(lines, "image-digest "+digest)
 		}
-		lines = append(lines, "image "+it.Image+" "+digest)
 	}
 	return cache.Key(lines), nil
 }

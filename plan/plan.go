@@ -19,7 +19,7 @@ type Item struct {
 	Layer    *config.Layer
 	Target   builders.Target
 	Builders []builders.Builder
-	// Image is the build image for container steps; empty when no builder needs one.
+	// Image is the build image for container steps; empty for a layer of files.
 	Image string
 	// File is the zip's name in the output folder: <layer>-<arch>.zip.
 	File string
@@ -75,7 +75,7 @@ func Make(cfg *config.File, names []string, arches []lambda.Arch, all []builders
 				Builders: bs,
 				File:     l.Name + "-" + string(a) + ".zip",
 			}
-			if it.NeedsEngine() {
+			if it.NeedsEngine() || usesImage(bs) {
 				ref := engine.ImageFor(cfg.Images, l.Image, l.CompatibleRuntimes, a)
 				img, err := engine.ParseImage(ref, cfg.Dir)
 				if err != nil {
@@ -101,6 +101,18 @@ func Make(cfg *config.File, names []string, arches []lambda.Arch, all []builders
 		return nil, fmt.Errorf("nothing to build for %s in %s", joinArches(arches), cfg.Path)
 	}
 	return items, nil
+}
+
+// usesImage reports whether a builder may run container steps for some inputs (a
+// language builder in auto mode compiles in the image only when it must): the image
+// is then part of the plan, and of the cache key, even before any step needs it.
+func usesImage(bs []builders.Builder) bool {
+	for _, b := range bs {
+		if b.Name() != "files" {
+			return true
+		}
+	}
+	return false
 }
 
 func hasArch(as []lambda.Arch, a lambda.Arch) bool {

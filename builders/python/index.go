@@ -82,7 +82,7 @@ type hostPipConfig struct {
 // readHostPipConfig reads the pip configuration files and PIP_* variables the host's
 // pip uses (pip's own order: global, user, site, then PIP_CONFIG_FILE, then the
 // environment), for the cache key and for build containers.
-func readHostPipConfig(getenv func(string) string) hostPipConfig {
+func readHostPipConfig(getenv func(string) string, environ []string) hostPipConfig {
 	var c hostPipConfig
 	c.Env = map[string]string{}
 	var files []string
@@ -123,7 +123,7 @@ func readHostPipConfig(getenv func(string) string) hostPipConfig {
 			}
 		}
 	}
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "PIP_") {
 			if v := getenv(k); v != "" {

@@ -134,7 +134,12 @@ type Marker struct {
 	root markerNode
 }
 
-func (m *Marker) String() string { return m.src }
+func (m *Marker) String() string {
+	if m == nil {
+		return ""
+	}
+	return m.src
+}
 
 // Eval evaluates the marker; extra is the extra being resolved ("" for none).
 func (m *Marker) Eval(env Env, extra string) bool {
@@ -453,13 +458,13 @@ func (p *markerParser) atom() (markerNode, error) {
 type Version struct {
 	Epoch   int
 	Release []int
-	Pre     [2]int // kind (-3 dev-only marker unused, -2 a, -1 b, 0 rc... see below), number
+	Pre     [2]int // kind (0 a, 1 b, 2 rc) and number
 	HasPre  bool
 	Post    int // -1 when absent
 	Dev     int // -1 when absent
 }
 
-var versionRe = regexp.MustCompile(`^v?(?:(\d+)!)?(\d+(?:\.\d+)*)(?:[-_.]?(a|alpha|b|beta|c|rc|pre|preview)[-_.]?(\d*))?(?:(?:-(\d+))|(?:[-_.]?(?:post|rev|r)[-_.]?(\d*)))?(?:[-_.]?dev[-_.]?(\d*))?(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?$`)
+var versionRe = regexp.MustCompile(`^v?(?:(\d+)!)?(\d+(?:\.\d+)*)(?:[-_.]?(a|alpha|b|beta|c|rc|pre|preview)[-_.]?(\d*))?(?:(?:-(\d+))|(?:[-_.]?(post|rev|r)[-_.]?(\d*)))?(?:[-_.]?(dev)[-_.]?(\d*))?(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?$`)
 
 // ParseVersion parses a PEP 440 version (local labels are accepted and ignored).
 func ParseVersion(s string) (Version, error) {
@@ -487,13 +492,14 @@ func ParseVersion(s string) (Version, error) {
 		}
 		v.Pre[1] = atoi(m[4])
 	}
-	if m[5] != "" {
+	switch {
+	case m[5] != "":
 		v.Post = atoi(m[5])
-	} else if strings.Contains(s, "post") || strings.Contains(s, "rev") || regexp.MustCompile(`\d[-_.]?r\d*$`).MatchString(s) {
-		v.Post = atoi(m[6])
+	case m[6] != "":
+		v.Post = atoi(m[7])
 	}
-	if m[7] != "" || strings.Contains(strings.ToLower(s), "dev") {
-		v.Dev = atoi(m[7])
+	if m[8] != "" {
+		v.Dev = atoi(m[9])
 	}
 	return v, nil
 }

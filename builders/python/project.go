@@ -140,12 +140,12 @@ func (p *Project) RequirementsFor(env Env) ([]string, error) {
 	type state struct{ name, version, extra string }
 	seen := map[state]bool{}
 	chosen := map[string]*lockPkg{}
-	var walk func(d lockDep, extra string) error
-	walk = func(d lockDep, _ string) error {
+	var walk func(d lockDep) error
+	walk = func(d lockDep) error {
 		if !d.marker.Eval(env, "") {
 			return nil
 		}
-		pkg := p.lock.find(d.name, d.version, env)
+		pkg := p.lock.find(d.name, d.version)
 		if pkg == nil {
 			return fmt.Errorf("%s: %s is required but not in the lock (run the lock command again)", p.Lock, d.name)
 		}
@@ -164,7 +164,7 @@ func (p *Project) RequirementsFor(env Env) ([]string, error) {
 				deps = pkg.extras[x]
 			}
 			for _, c := range deps {
-				if err := walk(c, x); err != nil {
+				if err := walk(c); err != nil {
 					return err
 				}
 			}
@@ -172,7 +172,7 @@ func (p *Project) RequirementsFor(env Env) ([]string, error) {
 		return nil
 	}
 	for _, r := range roots {
-		if err := walk(r, ""); err != nil {
+		if err := walk(r); err != nil {
 			return nil, err
 		}
 	}
@@ -191,9 +191,9 @@ func (p *Project) RequirementsFor(env Env) ([]string, error) {
 	return lines, nil
 }
 
-// find picks the locked package for a name: the one with the version asked, else
-// the only one, else the first whose Requires-Python-style marker fits (uv forks).
-func (g lockGraph) find(name, version string, env Env) *lockPkg {
+// find picks the locked package for a name: the one with the version asked (uv
+// names the version when a lock forks), else the first.
+func (g lockGraph) find(name, version string) *lockPkg {
 	cands := g.packages[Normalize(name)]
 	for _, c := range cands {
 		if version == "" || c.version == version {
@@ -203,7 +203,7 @@ func (g lockGraph) find(name, version string, env Env) *lockPkg {
 	return nil
 }
 
-// LockRoots are the lock's names for the project's direct dependencies (for
+// RootNames are the lock's names for the project's direct dependencies (for
 // exclude_packages).
 func (p *Project) RootNames(env Env) map[string][]string {
 	out := map[string][]string{}
@@ -227,13 +227,13 @@ func (p *Project) RootNames(env Env) map[string][]string {
 
 type uvLock struct {
 	Package []struct {
-		Name         string            `toml:"name"`
-		Version      string            `toml:"version"`
-		Source       map[string]string `toml:"source"`
-		Dependencies []uvDep           `toml:"dependencies"`
+		Name         string             `toml:"name"`
+		Version      string             `toml:"version"`
+		Source       map[string]string  `toml:"source"`
+		Dependencies []uvDep            `toml:"dependencies"`
 		Optional     map[string][]uvDep `toml:"optional-dependencies"`
-		Sdist        *uvFile           `toml:"sdist"`
-		Wheels       []uvFile          `toml:"wheels"`
+		Sdist        *uvFile            `toml:"sdist"`
+		Wheels       []uvFile           `toml:"wheels"`
 	} `toml:"package"`
 }
 
@@ -321,12 +321,12 @@ func readUVLock(path, project string) (lockGraph, error) {
 
 type poetryLock struct {
 	Package []struct {
-		Name         string         `toml:"name"`
-		Version      string         `toml:"version"`
-		Files        []poetryFile   `toml:"files"`
-		Dependencies map[string]any `toml:"dependencies"`
+		Name         string              `toml:"name"`
+		Version      string              `toml:"version"`
+		Files        []poetryFile        `toml:"files"`
+		Dependencies map[string]any      `toml:"dependencies"`
 		Extras       map[string][]string `toml:"extras"`
-		Source       map[string]any `toml:"source"`
+		Source       map[string]any      `toml:"source"`
 	} `toml:"package"`
 	Metadata struct {
 		Files map[string][]poetryFile `toml:"files"` // lock-version 1.x
@@ -386,7 +386,9 @@ func readPoetryLock(path string) (lockGraph, error) {
 		for x, reqs := range p.Extras {
 			for _, s := range reqs {
 				// "PySocks (>=1.5.6,!=1.5.7)" or a PEP 508 string.
-				name := Normalize(strings.TrimSpace(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '(' || r == '[' || r == '<' || r == '>' || r == '=' || r == ';' })[0]))
+				name := Normalize(strings.TrimSpace(strings.FieldsFunc(s, func(r rune) bool {
+					return r == ' ' || r == '(' || r == '[' || r == '<' || r == '>' || r == '=' || r == ';'
+				})[0]))
 				ld, ok := optional[name]
 				if !ok {
 					ld = lockDep{name: name}

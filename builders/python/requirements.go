@@ -303,13 +303,15 @@ func commentStart(s string) int {
 }
 
 // Write writes a self-contained requirements file (includes inlined; constraints in
-// a second file when any) for a build container. mapPath rewrites local
-// --find-links folders to their container paths.
-func (r *Requirements) Write(reqPath, consPath string, mapPath func(string) string) (bool, error) {
+// a second file when any) for a build container. Index options (--index-url,
+// --extra-index-url, --no-index, --trusted-host, --find-links) are left out: the
+// builder merges them into its index settings, given to the container as
+// arguments, mounts and secrets.
+func (r *Requirements) Write(reqPath, consPath string) (bool, error) {
 	var b strings.Builder
 	for _, o := range r.Options {
-		if (o[0] == "-f" || o[0] == "--find-links") && !strings.Contains(o[1], "://") {
-			fmt.Fprintf(&b, "%s %s\n", o[0], mapPath(o[1]))
+		switch o[0] {
+		case "--index-url", "--extra-index-url", "--no-index", "--trusted-host", "-f", "--find-links":
 			continue
 		}
 		b.WriteString(strings.Join(o, " ") + "\n")

@@ -95,12 +95,21 @@ func (t Target) Platforms() []string { return Platforms(t.Arch, t.GLIBC) }
 // ("linux_aarch64"): only those wheels are installed with it.
 func (t Target) LocalPlatform() string { return "linux_" + t.Arch.GNU() }
 
-// UVPlatform is uv's --python-platform for the target: "x86_64-manylinux_2_26".
-// uv expands it to every older manylinux tag itself.
+// uvManylinux are the manylinux_2_M values uv's --python-platform knows (uv 0.13:
+// 2_17, 2_28, 2_31 to 2_40); it expands each to every older tag itself.
+var uvManylinux = []int{40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 28, 17}
+
+// UVPlatform is uv's --python-platform for the target: the newest manylinux uv
+// knows that the runtime's glibc allows ("x86_64-manylinux_2_34"). uv has no
+// manylinux_2_26, so Amazon Linux 2 targets get manylinux_2_17 (manylinux2014):
+// uv then does not consider wheels tagged 2_18 to 2_26, which pip does.
 func (t Target) UVPlatform() string {
-	m := t.GLIBC.Minor
-	if t.Arch == lambda.ARM64 && m < 17 {
-		m = 17
+	m := 17
+	for _, v := range uvManylinux {
+		if v <= t.GLIBC.Minor {
+			m = v
+			break
+		}
 	}
 	return fmt.Sprintf("%s-manylinux_2_%d", t.Arch.GNU(), m)
 }

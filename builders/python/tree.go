@@ -28,7 +28,6 @@ type Dist struct {
 	DistInfo string // tree-relative folder, slash-separated
 	Files    []RecordEntry
 	Requires []*Requirement // Requires-Dist
-	// extra is RECORD lines that do not name a file in the tree (kept out).
 }
 
 // Key is the normalised name.
@@ -327,13 +326,13 @@ func dirSize(p string) (int64, error) {
 
 // installMetadata are dist-info files that record how and from where a package was
 // installed on this machine: they differ between machines and installers (pip
-// writes "pip", uv "uv"; direct_url.json holds local paths) and nothing needs them
-// at run time.
-var installMetadata = []string{"INSTALLER", "REQUESTED", "direct_url.json"}
+// writes "pip", uv "uv"; direct_url.json holds local paths; uv_cache.json is uv's
+// cache bookkeeping) and nothing needs them at run time.
+var installMetadata = []string{"INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json"}
 
-// Normalize makes a tree the same on every machine: no install metadata, no
+// NormalizeTree makes a tree the same on every machine: no install metadata, no
 // compiled bytecode, bin/ scripts with a portable shebang, and each RECORD listing
-// exactly the files shipped with their hashes. It returns the files it changed.
+// exactly the files shipped with their hashes.
 func NormalizeTree(root string) error {
 	// Bytecode first: pip was told not to compile, but a package's own install
 	// step or a build may have left some.

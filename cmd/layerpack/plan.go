@@ -46,7 +46,7 @@ func (c *planCmd) Run(e *env) error {
 			Include: it.Layer.Include, Exclude: it.Layer.Exclude,
 			Steps: []string{}, Inputs: []string{},
 		}
-		if it.NeedsEngine() {
+		if it.Image != "" {
 			p.Endpoint = eng.Describe(it.Target.Arch)
 			p.StepEnv = c.describeStepEnv(e, cfg)
 		}

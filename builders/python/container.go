@@ -1,0 +1,270 @@
+package python
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/engine"
+)
+
+// Paths inside build containers.
+const (
+	ctrReq       = "/layerpack/req"
+	ctrSdists    = "/layerpack/sdists"
+	ctrFindLinks = "/layerpack/find-links"
+	ctrPipCache  = "/layerpack/pip-cache"
+	ctrOut       = "/out"
+)
+
+// ctrPython finds the build image's interpreter for $LP_PYVER: python3.12 or a
+// python3 of that version (the SAM build images have both; a Debian image has
+// python3.11 only).
+const ctrPython = `lp_python() {
+  for c in "python$LP_PYVER" python3 "/var/lang/bin/python$LP_PYVER" "/usr/local/bin/python$LP_PYVER"; do
+    if command -v "$c" >/dev/null 2>&1 && [ "$("$c" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$LP_PYVER" ]; then
+      echo "$c"
+      return 0
+    fi
+  done
+  echo "layerpack: the build image has no Python $LP_PYVER (looked for python$LP_PYVER and python3): use a build image for python$LP_PYVER, such as the SAM build image (the default) or [images] python$LP_PYVER = \"...\"" >&2
+  return 1
+}
+PY=$(lp_python)
+if ! "$PY" -m pip --version >/dev/null 2>&1; then
+  echo "layerpack: $PY in the build image has no pip" >&2
+  exit 1
+fi
+eval "set -- $LP_PIP_ARGS"
+`
+
+// containerWheelScript builds wheels from the sdists mounted at /layerpack/sdists.
+const containerWheelScript = ctrPython + `mkdir -p ` + ctrOut + `
+"$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir ` + ctrOut + ` "$@" ` + ctrSdists + `/*
+`
+
+// containerInstallScript is build = "container": pip installs in the image.
+const containerInstallScript = ctrPython + `mkdir -p ` + ctrOut + `/tree
+if "$PY" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
+  set -- "$@" --report ` + ctrOut + `/report.json
+fi
+"$PY" -m pip install --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@" -r ` + ctrReq + `/requirements.txt
+`
+
+// imageRef is the build image for a target: the layer's image, else [images] for
+// the target's first runtime, else [images] default, else the SAM build image of
+// that runtime. cfg may be nil (Inputs does not see the config file; then a
+// relative rootfs:// or oci-layout:// folder stays as written).
+func imageRef(l *config.Layer, cfg *config.File, t Target) string {
+	var images map[string]string
+	dir := ""
+	if cfg != nil {
+		images, dir = cfg.Images, cfg.Dir
+	}
+	ref := engine.ImageFor(images, l.Image, t.Runtimes, t.Arch)
+	if dir == "" {
+		return ref
+	}
+	if im, err := engine.ParseImage(ref, dir); err == nil {
+		return im.String()
+	}
+	return ref
+}
+
+// ctrIndex is the index settings for a container step: plain options as arguments,
+// URLs with credentials as secret environment variables (never in the step's
+// definition, its cache key or a log), local find-links folders as mounts.
+type ctrIndex struct {
+	args    []string
+	secrets []engine.Secret
+	mounts  []engine.Mount
+}
+
+func (jb *job) containerIndex() (*ctrIndex, error) {
+	ci := &ctrIndex{}
+	ix := jb.idx
+	secretDir := filepath.Join(jb.j.Work, "secrets")
+	secret := func(env, value string) error {
+		if err := os.MkdirAll(secretDir, 0o700); err != nil {
+			return err
+		}
+		p := filepath.Join(secretDir, env)
+		if err := os.WriteFile(p, []byte(value), 0o600); err != nil {
+			return err
+		}
+		ci.secrets = append(ci.secrets, engine.Secret{ID: "layerpack-" + strings.ToLower(env), Source: p, Env: env})
+		return nil
+	}
+	hasCreds := func(u string) bool { return len(urlSecrets(u)) > 0 }
+	if ix.NoIndex {
+		ci.args = append(ci.args, "--no-index")
+	}
+	if ix.URL != "" {
+		if hasCreds(ix.URL) {
+			if err := secret("PIP_INDEX_URL", ix.URL); err != nil {
+				return nil, err
+			}
+		} else {
+			ci.args = append(ci.args, "--index-url", ix.URL)
+		}
+	}
+	var credExtra, credLinks []string
+	for _, u := range ix.Extra {
+		if hasCreds(u) {
+			credExtra = append(credExtra, u)
+		} else {
+			ci.args = append(ci.args, "--extra-index-url", u)
+		}
+	}
+	for i, f := range ix.FindLinks {
+		switch {
+		case strings.Contains(f, "://") && hasCreds(f):
+			credLinks = append(credLinks, f)
+		case strings.Contains(f, "://"):
+			ci.args = append(ci.args, "--find-links", f)
+		default:
+			if _, err := os.Stat(f); err != nil {
+				continue // pip on the host ignored it too
+			}
+			target := ctrFindLinks + "/" + strconv.Itoa(i)
+			ci.mounts = append(ci.mounts, engine.Mount{Source: f, Target: target})
+			ci.args = append(ci.args, "--find-links", target)
+		}
+	}
+	for _, h := range ix.Trusted {
+		ci.args = append(ci.args, "--trusted-host", h)
+	}
+	if len(credExtra) > 0 {
+		if err := secret("PIP_EXTRA_INDEX_URL", strings.Join(credExtra, " ")); err != nil {
+			return nil, err
+		}
+	}
+	if len(credLinks) > 0 {
+		if err := secret("PIP_FIND_LINKS", strings.Join(credLinks, " ")); err != nil {
+			return nil, err
+		}
+	}
+	return ci, nil
+}
+
+// stepEnv is the environment of the builder's container steps.
+func (jb *job) stepEnv(t Target, args []string) map[string]string {
+	return map[string]string{
+		"LP_PYVER":                      t.Version,
+		"LP_PIP_ARGS":                   shellQuote(args),
+		"PIP_CACHE_DIR":                 ctrPipCache,
+		"PIP_DISABLE_PIP_VERSION_CHECK": "1",
+		"PIP_NO_INPUT":                  "1",
+		"PIP_ROOT_USER_ACTION":          "ignore",
+		"PYTHONDONTWRITEBYTECODE":       "1",
+	}
+}
+
+func (jb *job) engine() (engine.Engine, error) {
+	if jb.j.Engine == nil {
+		return nil, fmt.Errorf("a build container is needed but no engine is configured")
+	}
+	return jb.j.Engine, nil
+}
+
+// image is the build image for a target: the item's for the first Python version
+// (the pipeline resolved it), else this builder's choice for the target.
+func (jb *job) image(t Target) string {
+	return imageRef(jb.j.Layer, jb.j.Config, t)
+}
+
+// containerWheels builds wheels from the sdists in sdistDir into wheelDir, in the
+// build container for the target architecture.
+func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir string, names []string) error {
+	eng, err := jb.engine()
+	if err != nil {
+		return err
+	}
+	ci, err := jb.containerIndex()
+	if err != nil {
+		return err
+	}
+	step := &engine.Step{
+		Name:            fmt.Sprintf("%s: pip wheel %s (CPython %s, %s)", jb.j.Layer.Name, strings.Join(names, " "), t.Version, t.Arch),
+		Arch:            t.Arch,
+		Image:           jb.image(t),
+		Script:          containerWheelScript,
+		Dir:             "/",
+		Env:             jb.stepEnv(t, ci.args),
+		Mounts:          append([]engine.Mount{{Source: sdistDir, Target: ctrSdists}}, ci.mounts...),
+		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
+		Secrets:         ci.secrets,
+		Output:          ctrOut,
+		Dest:            wheelDir,
+		SourceDateEpoch: jb.j.SourceDateEpoch,
+		NoCache:         jb.j.NoCache,
+	}
+	return eng.Run(ctx, step)
+}
+
+// containerInstall is build = "container": pip install --target in the image.
+func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir string) error {
+	eng, err := jb.engine()
+	if err != nil {
+		return err
+	}
+	ci, err := jb.containerIndex()
+	if err != nil {
+		return err
+	}
+	reqDir := filepath.Join(jb.j.Work, "req-"+t.Version)
+	if err := os.MkdirAll(reqDir, 0o755); err != nil {
+		return err
+	}
+	if _, err := rs.reqs.Write(filepath.Join(reqDir, "requirements.txt"), filepath.Join(reqDir, "constraints.txt")); err != nil {
+		return err
+	}
+	args := append([]string(nil), ci.args...)
+	if rs.reqs.HasHashes() {
+		args = append(args, "--require-hashes")
+	}
+	if rs.noDeps {
+		args = append(args, "--no-deps")
+	}
+	out := dir + ".out"
+	step := &engine.Step{
+		Name:            fmt.Sprintf("%s: pip install (CPython %s, %s)", jb.j.Layer.Name, t.Version, t.Arch),
+		Arch:            t.Arch,
+		Image:           jb.image(t),
+		Script:          containerInstallScript,
+		Dir:             "/",
+		Env:             jb.stepEnv(t, args),
+		Mounts:          append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, ci.mounts...),
+		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
+		Secrets:         ci.secrets,
+		Output:          ctrOut,
+		Dest:            out,
+		SourceDateEpoch: jb.j.SourceDateEpoch,
+		NoCache:         jb.j.NoCache,
+	}
+	if err := eng.Run(ctx, step); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(out, "tree"), dir); err != nil {
+		return fmt.Errorf("the build container installed nothing: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.json")); err == nil {
+		if err := os.Rename(filepath.Join(out, "report.json"), filepath.Join(dir+".report", "report.json")); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(out)
+}
+
+// shellQuote joins args for `eval "set -- $LP_PIP_ARGS"`.
+func shellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}

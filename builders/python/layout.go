@@ -1,0 +1,428 @@
+package python
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/lambda"
+)
+
+// tree is the installed tree of one target.
+type tree struct {
+	target Target
+	dir    string
+}
+
+// placed is a folder of the layer holding Python packages.
+type placed struct {
+	dir      string   // host folder
+	rel      string   // its path in the layer: "python" or "python/lib/python3.12/site-packages"
+	versions []string // the Python versions that import from it
+	tops     []string // top-level entries to compile; nil = all
+}
+
+// layOut moves the trees into out (the future /opt).
+//
+// One Python version: the tree becomes python/lib/pythonX.Y/site-packages (or
+// python/ with layout = "flat").
+//
+// Several versions (python3.11 and python3.12 runtimes): a distribution whose
+// install is byte-for-byte the same for every version (pure Python, or one abi3
+// wheel, at the same version) goes once into python/, which every Python runtime
+// searches; the others stay in each version's site-packages folder, so a compiled
+// package loads on each runtime. A shared distribution must not write into a
+// top-level folder that a per-version one also writes into (a regular package split
+// over two folders would not import), so such distributions stay per version too.
+// layout = "flat" puts everything in python/ and so fails when some distribution
+// differs between the versions.
+func layOut(trees []tree, lay, out string) ([]placed, error) {
+	if len(trees) == 1 {
+		t := trees[0]
+		rel := lambda.SitePackages(t.target.Version)
+		if lay == "flat" {
+			rel = "python"
+		}
+		dest := filepath.Join(out, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(t.dir, dest); err != nil {
+			return nil, err
+		}
+		return []placed{{dir: dest, rel: rel, versions: []string{t.target.Version}}}, nil
+	}
+	all := make([][]*Dist, len(trees))
+	for i, t := range trees {
+		ds, err := ReadTree(t.dir)
+		if err != nil {
+			return nil, err
+		}
+		all[i] = ds
+	}
+	ids := make([]map[string]string, len(trees))
+	for i, ds := range all {
+		ids[i] = map[string]string{}
+		for _, d := range ds {
+			ids[i][d.Key()] = distIdentity(d)
+		}
+	}
+	shared := map[string]bool{}
+	for k, id := range ids[0] {
+		same := true
+		for _, m := range ids[1:] {
+			if m[k] != id {
+				same = false
+				break
+			}
+		}
+		shared[k] = same
+	}
+	// Top-level names written by per-version distributions, or by nobody (files no
+	// RECORD lists).
+	perVersionTops := map[string]bool{}
+	var differing []string
+	for i, ds := range all {
+		owned := map[string]bool{}
+		for _, d := range ds {
+			owned[d.DistInfo] = true
+			for _, top := range d.TopLevel() {
+				owned[top] = true
+				if !shared[d.Key()] && top != "bin" {
+					perVersionTops[top] = true
+				}
+			}
+			if !shared[d.Key()] {
+				differing = append(differing, d.Name)
+			}
+		}
+		ents, _ := os.ReadDir(trees[i].dir)
+		for _, e := range ents {
+			if !owned[e.Name()] {
+				perVersionTops[e.Name()] = true
+			}
+		}
+	}
+	for k := range shared {
+		if !shared[k] {
+			continue
+		}
+		var d *Dist
+		for _, x := range all[0] {
+			if x.Key() == k {
+				d = x
+			}
+		}
+		for _, top := range d.TopLevel() {
+			if perVersionTops[top] {
+				shared[k] = false
+				differing = append(differing, d.Name)
+				break
+			}
+		}
+	}
+	differing = dedupe(differing)
+	sort.Strings(differing)
+	if lay == "flat" && (len(differing) > 0 || len(perVersionTops) > 0) {
+		what := strings.Join(differing, ", ")
+		if what == "" {
+			what = "some files"
+		}
+		var vs []string
+		for _, t := range trees {
+			vs = append(vs, t.target.Version)
+		}
+		return nil, fmt.Errorf("layout = \"flat\" puts every package in python/, but Python %s need different installs of %s; use layout = \"site-packages\" (one folder per version)", strings.Join(vs, " and "), what)
+	}
+	common := filepath.Join(out, "python")
+	var res []placed
+	var commonTops []string
+	var versions []string
+	for _, t := range trees {
+		versions = append(versions, t.target.Version)
+	}
+	for _, d := range all[0] {
+		if !shared[d.Key()] {
+			continue
+		}
+		if err := moveDist(trees[0].dir, common, d); err != nil {
+			return nil, err
+		}
+		for _, top := range d.TopLevel() {
+			if top != "bin" {
+				commonTops = append(commonTops, top)
+			}
+		}
+		for i := 1; i < len(trees); i++ {
+			for _, x := range all[i] {
+				if x.Key() == d.Key() {
+					if _, err := RemoveDist(trees[i].dir, x); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(common); err == nil {
+		res = append(res, placed{dir: common, rel: "python", versions: versions, tops: dedupe(commonTops)})
+	}
+	for _, t := range trees {
+		ents, err := os.ReadDir(t.dir)
+		if err != nil {
+			return nil, err
+		}
+		if len(ents) == 0 {
+			continue
+		}
+		rel := lambda.SitePackages(t.target.Version)
+		dest := filepath.Join(out, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(t.dir, dest); err != nil {
+			return nil, err
+		}
+		res = append(res, placed{dir: dest, rel: rel, versions: []string{t.target.Version}})
+	}
+	return res, nil
+}
+
+// moveDist moves a distribution's files and dist-info from one tree to another.
+func moveDist(from, to string, d *Dist) error {
+	dirs := map[string]bool{}
+	for _, f := range d.Files {
+		src := filepath.Join(from, filepath.FromSlash(f.Path))
+		dst := filepath.Join(to, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(src, dst); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
+			dirs[dir] = true
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(to, d.DistInfo), 0o755); err != nil {
+		return err
+	}
+	if err := mergeTree(filepath.Join(from, d.DistInfo), filepath.Join(to, d.DistInfo)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(from, d.DistInfo)); err != nil {
+		return err
+	}
+	removeEmptyDirs(from, dirs)
+	return nil
+}
+
+// compile writes .pyc files with checked-hash invalidation (the source's hash, not
+// its mtime, so they are the same on every machine) using each target version's
+// CPython: the host's pythonX.Y when it has that version, else the build image's,
+// in a container of the host's architecture (bytecode does not depend on the CPU).
+// The pyc records the file's path under /opt, and RECORD lists the new files.
+func (jb *job) compile(ctx context.Context, out string, places []placed) error {
+	for _, pl := range places {
+		for _, v := range pl.versions {
+			targets := []string{pl.dir}
+			if pl.tops != nil {
+				targets = nil
+				for _, top := range pl.tops {
+					targets = append(targets, filepath.Join(pl.dir, top))
+				}
+				if len(targets) == 0 {
+					continue
+				}
+			}
+			prefix := "/opt/" + pl.rel
+			if py := hostPython(v); py != "" {
+				args := append([]string{"-m", "compileall", "-q", "-f", "-j", "1", "--invalidation-mode", "checked-hash", "-s", pl.dir, "-p", prefix}, targets...)
+				env := []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(jb.j.SourceDateEpoch, 10), "PYTHONHASHSEED=0"}
+				if err := jb.runHost(ctx, "compileall (python"+v+")", env, py, args...); err != nil {
+					return err
+				}
+			} else if buildMode(jb.p) == "host" {
+				return fmt.Errorf("compile = true needs python%s on the host with build = \"host\"", v)
+			} else if err := jb.compileInContainer(ctx, v, pl, prefix); err != nil {
+				return err
+			}
+		}
+		if err := addBytecodeToRecords(pl.dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hostPython returns a host interpreter of exactly version v, or "".
+func hostPython(v string) string {
+	for _, name := range []string{"python" + v, "python3"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		out, err := exec.Command(p, "-c", `import sys; print("%d.%d" % sys.version_info[:2])`).Output()
+		if err == nil && strings.TrimSpace(string(out)) == v {
+			return p
+		}
+	}
+	return ""
+}
+
+const compileScript = ctrPython + `cp -a /layerpack/tree /out/tree
+"$PY" -m compileall -q -f -j 1 --invalidation-mode checked-hash -s /out/tree -p "$LP_PREFIX" "$@"
+find /out/tree -type f ! -name '*.pyc' -delete
+`
+
+func (jb *job) compileInContainer(ctx context.Context, v string, pl placed, prefix string) error {
+	eng, err := jb.engine()
+	if err != nil {
+		return err
+	}
+	arch := lambda.X86_64
+	if runtime.GOARCH == "arm64" {
+		arch = lambda.ARM64
+	}
+	t := Target{Version: v, Arch: arch, Runtimes: []string{"python" + v}}
+	var args []string
+	if pl.tops == nil {
+		args = []string{"/out/tree"}
+	}
+	for _, top := range pl.tops {
+		args = append(args, "/out/tree/"+top)
+	}
+	env := jb.stepEnv(t, args)
+	env["LP_PREFIX"] = prefix
+	env["PYTHONHASHSEED"] = "0"
+	dest := filepath.Join(jb.j.Work, "compiled-"+v)
+	step := &engine.Step{
+		Name:            fmt.Sprintf("%s: compileall (CPython %s)", jb.j.Layer.Name, v),
+		Arch:            arch,
+		Image:           jb.image(t),
+		Script:          compileScript,
+		Dir:             "/",
+		Env:             env,
+		Mounts:          []engine.Mount{{Source: pl.dir, Target: "/layerpack/tree"}},
+		Output:          ctrOut,
+		Dest:            dest,
+		SourceDateEpoch: jb.j.SourceDateEpoch,
+		NoCache:         jb.j.NoCache,
+	}
+	if err := eng.Run(ctx, step); err != nil {
+		return err
+	}
+	if err := mergeTree(filepath.Join(dest, "tree"), pl.dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(dest)
+}
+
+var pycName = regexp.MustCompile(`^(.+)\.cpython-\d+(?:\.opt-\d)?\.pyc$`)
+
+// addBytecodeToRecords adds the .pyc files next to each distribution's modules to
+// its RECORD.
+func addBytecodeToRecords(root string) error {
+	dists, err := ReadTree(root)
+	if err != nil {
+		return err
+	}
+	for _, d := range dists {
+		have := map[string]bool{}
+		for _, f := range d.Files {
+			have[f.Path] = true
+		}
+		var add []RecordEntry
+		for _, f := range d.Files {
+			if !strings.HasSuffix(f.Path, ".py") {
+				continue
+			}
+			dir, file := path.Split(f.Path)
+			stem := strings.TrimSuffix(file, ".py")
+			ents, _ := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir), "__pycache__"))
+			for _, e := range ents {
+				if m := pycName.FindStringSubmatch(e.Name()); m != nil && m[1] == stem {
+					p := dir + "__pycache__/" + e.Name()
+					if !have[p] {
+						have[p] = true
+						add = append(add, RecordEntry{Path: p})
+					}
+				}
+			}
+		}
+		if len(add) == 0 {
+			continue
+		}
+		sort.Slice(add, func(i, j int) bool { return add[i].Path < add[j].Path })
+		d.Files = append(d.Files, add...)
+		if err := writeRecord(root, d, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stripTree strips debug symbols from the ELF files of a tree (strip = true) with
+// the host's binutils for the target CPU, and updates RECORD.
+func stripTree(ctx context.Context, dir string, arch lambda.Arch) error {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		head := make([]byte, 4)
+		n, _ := f.Read(head)
+		f.Close()
+		if n == 4 && string(head) == "\x7fELF" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	tool, err := stripTool(arch)
+	if err != nil {
+		return err
+	}
+	changed := map[string]bool{}
+	for i := 0; i < len(files); i += 100 {
+		batch := files[i:min(i+100, len(files))]
+		out, err := exec.CommandContext(ctx, tool, append([]string{"--strip-debug"}, batch...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s --strip-debug: %v: %s", tool, err, strings.TrimSpace(string(out)))
+		}
+		for _, f := range batch {
+			rel, _ := filepath.Rel(dir, f)
+			changed[filepath.ToSlash(rel)] = true
+		}
+	}
+	return RewriteRecords(dir, changed)
+}
+
+// stripTool finds a strip that understands the target CPU.
+func stripTool(arch lambda.Arch) (string, error) {
+	cands := []string{arch.GNU() + "-linux-gnu-strip"}
+	if runtime.GOARCH == arch.OCI() {
+		cands = append([]string{"strip"}, cands...)
+	}
+	cands = append(cands, "llvm-strip")
+	for _, c := range cands {
+		if p, err := exec.LookPath(c); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("strip = true needs a strip for %s on the host (%s): install binutils-%s-linux-gnu or llvm", arch.GNU(), strings.Join(cands, ", "), strings.ReplaceAll(arch.GNU(), "_", "-"))
+}

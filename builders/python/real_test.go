@@ -1,0 +1,236 @@
+package python
+
+// Tests against the real BuildKit daemon and the Debian test images of
+// scripts/testenv.sh (python 3.11 with pip and python3-dev, gcc, glibc 2.36): they
+// skip when those are absent and fail in CI. The PyPI test also needs PyPI and
+// skips when it cannot be reached.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/builders"
+	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/lambdatest"
+	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/plan"
+)
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// realBuild runs the real pipeline (builder, zip, the automatic layer checks) on
+// the config in dir with a fresh layerpack cache and pip cache.
+func realBuild(t *testing.T, eng engine.Engine, dir string, arches ...lambda.Arch) (map[lambda.Arch]*build.Result, string, error) {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join(dir, "layerpack.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := plan.Make(cfg, nil, arches, []builders.Builder{New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cch, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PIP_CACHE_DIR", t.TempDir())
+	var log syncWriter
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	results, err := build.Run(ctx, build.Options{
+		Config: cfg, Items: items, OutDir: t.TempDir(), Cache: cch, Engine: eng,
+		Epoch: time.Unix(315532800, 0), NoCache: true, Log: &log,
+	})
+	out := map[lambda.Arch]*build.Result{}
+	for _, r := range results {
+		out[r.Item.Target.Arch] = r
+	}
+	return out, log.String(), err
+}
+
+// realProject writes layerpack.toml, requirements.txt and the fixture wheels.
+func realProject(t *testing.T, env lambdatest.Env, toml, reqs string, fixtures func(dir string)) string {
+	t.Helper()
+	dir := t.TempDir()
+	images := fmt.Sprintf("[images]\ndefault = \"rootfs://%s\"\n", filepath.Join(dir, "rootfs-{arch}"))
+	for arch, p := range env.Rootfs {
+		if err := os.Symlink(p, filepath.Join(dir, "rootfs-"+string(arch))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "layerpack.toml"), []byte(images+toml), 0o644)
+	os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte(reqs), 0o644)
+	wheels := filepath.Join(dir, "wheels")
+	os.MkdirAll(wheels, 0o755)
+	if fixtures != nil {
+		fixtures(wheels)
+	}
+	return dir
+}
+
+// The hermetic set: a pure wheel with a dependency, a wheel per CPU, and a C
+// extension that exists only as an sdist, compiled in the build container for each
+// architecture (QEMU for arm64). The layer checks pass, and every package imports in
+// the Debian image of each architecture with the layer at /opt.
+func TestRealSdistCompiledPerArchLoads(t *testing.T) {
+	env := lambdatest.Need(t)
+	dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"purepkg==1.0\nplatpkg==2.0\ncext==1.0\n",
+		func(d string) { writeFixtures(t, d, true) })
+	eng := env.Engine(t)
+	res, log, err := realBuild(t, eng, dir)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		r := res[arch]
+		for _, w := range r.Warnings {
+			t.Errorf("%s: %s", r.Item.File, w.Message)
+		}
+		out := env.Run(t, arch, r.Path, `PYTHONPATH=/opt/python:/opt/python/lib/python3.11/site-packages python3 -c '
+import platform, purepkg, platpkg, cext, importlib.metadata as md
+assert platpkg.CPU == platform.machine(), (platpkg.CPU, platform.machine())
+assert cext.add(40, 2) == 42
+assert purepkg.VALUE == 42
+assert ("armonly" in [d.metadata["Name"] for d in md.distributions()]) == (platform.machine() == "aarch64")
+print("ok", platform.machine(), cext.__file__, md.version("cext"))
+'
+/opt/python/lib/python3.11/site-packages/bin/helper-tool 2>&1 || true
+head -1 /opt/python/lib/python3.11/site-packages/bin/helper-tool`, nil)
+		if !strings.Contains(out, "ok "+arch.GNU()+" /opt/python/lib/python3.11/site-packages/cext.cpython-311-"+arch.GNU()+"-linux-gnu.so 1.0") {
+			t.Errorf("%s load test:\n%s", arch, out)
+		}
+		if !strings.Contains(out, Shebang) {
+			t.Errorf("%s: helper-tool shebang:\n%s", arch, out)
+		}
+	}
+}
+
+// A C extension built in the Debian image (glibc 2.36) that calls dlopen needs
+// GLIBC_2.34, newer than python3.11's Amazon Linux 2 (glibc 2.26): the layer check
+// rejects it with the exact elf-glibc message, and no zip is written.
+func TestRealNewGlibcRejectedForAL2(t *testing.T) {
+	env := lambdatest.Need(t)
+	dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"cextnew==1.0\n",
+		func(d string) { writeExtSdist(t, d, "cextnew", "1.0", true) })
+	res, log, err := realBuild(t, env.Engine(t), dir, lambda.X86_64)
+	if err == nil {
+		t.Fatalf("a module needing GLIBC_2.34 passed the checks for python3.11\n%s", log)
+	}
+	want := `elf-glibc: "python/lib/python3.11/site-packages/cextnew.cpython-311-x86_64-linux-gnu.so" needs GLIBC_2.34 (dlopen@GLIBC_2.34) but python3.11 (Amazon Linux 2) has glibc 2.26`
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
+	}
+	if _, statErr := os.Stat(res[lambda.X86_64].Path); statErr == nil {
+		t.Error("the rejected zip was written")
+	}
+}
+
+// Two builds from empty caches give the same CodeSha256 (the sdist compiled in the
+// container each time).
+func TestRealDeterministic(t *testing.T) {
+	env := lambdatest.Need(t)
+	var sums []string
+	for i := 0; i < 2; i++ {
+		dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"purepkg==1.0\ncext==1.0\n",
+			func(d string) { writeFixtures(t, d, true) })
+		res, log, err := realBuild(t, env.Engine(t), dir, lambda.X86_64)
+		if err != nil {
+			t.Fatalf("build %d: %v\n%s", i, err, log)
+		}
+		sums = append(sums, res[lambda.X86_64].CodeSha256)
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two clean builds differ: %s %s", sums[0], sums[1])
+	}
+}
+
+func needPyPI(t *testing.T) {
+	t.Helper()
+	c := &http.Client{Timeout: 15 * time.Second}
+	resp, err := c.Get("https://pypi.org/simple/six/")
+	if err != nil {
+		t.Skipf("PyPI is not reachable: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Skipf("PyPI answered %s", resp.Status)
+	}
+}
+
+// numpy and pydantic (pydantic_core is compiled) from PyPI for python3.11 and
+// python3.12 on both CPUs, through the host fast path only (no container step): the
+// compiled packages get one tree per version, the pure ones are shared. The layer
+// imports in the Debian image (python 3.11) of each architecture. Two builds with
+// empty caches give the same CodeSha256.
+func TestRealPyPINumpyPydantic(t *testing.T) {
+	needHostPip(t)
+	needPyPI(t)
+	env := lambdatest.Need(t)
+	reqs := "numpy==1.26.4\npydantic==2.9.2\n"
+	dir := realProject(t, env, layerToml(`"python3.11", "python3.12"`, "")+"\n", reqs, nil)
+	// No container may run: the fast path needs none.
+	res, log, err := realBuild(t, &engine.Fake{Hook: func(_ context.Context, s *engine.Step) error {
+		return fmt.Errorf("unexpected container step %q", s.Name)
+	}}, dir)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		r := res[arch]
+		for _, w := range r.Warnings {
+			t.Errorf("%s: %s", r.Item.File, w.Message)
+		}
+		out := env.Run(t, arch, r.Path, `PYTHONPATH=/opt/python:/opt/python/lib/python3.11/site-packages python3 -c '
+import platform, numpy, pydantic, pydantic_core, importlib.metadata as md
+class M(pydantic.BaseModel):
+    x: int
+assert M(x="3").x == 3
+assert int(numpy.arange(10).sum()) == 45
+print("ok", platform.machine(), numpy.__file__, pydantic_core._pydantic_core.__file__, md.version("pydantic"))
+'
+ls /opt/python/lib/python3.12/site-packages`, nil)
+		if !strings.Contains(out, "ok "+arch.GNU()+" /opt/python/lib/python3.11/site-packages/numpy/__init__.py /opt/python/lib/python3.11/site-packages/pydantic_core/_pydantic_core.cpython-311-"+arch.GNU()+"-linux-gnu.so 2.9.2") {
+			t.Errorf("%s:\n%s", arch, out)
+		}
+		// The 3.12 tree holds the compiled packages for 3.12; pydantic itself
+		// (pure) is shared in python/.
+		if !strings.Contains(out, "pydantic_core") || !strings.Contains(out, "numpy") || strings.Contains(out, "pydantic-2.9.2.dist-info") {
+			t.Errorf("%s: python3.12 site-packages:\n%s", arch, out)
+		}
+	}
+	// Determinism: a second build with empty caches.
+	dir2 := realProject(t, env, layerToml(`"python3.11", "python3.12"`, "")+"\n", reqs, nil)
+	res2, log, err := realBuild(t, &engine.Fake{}, dir2, lambda.X86_64)
+	if err != nil {
+		t.Fatalf("second build: %v\n%s", err, log)
+	}
+	if res[lambda.X86_64].CodeSha256 != res2[lambda.X86_64].CodeSha256 {
+		t.Errorf("two clean builds differ: %s %s", res[lambda.X86_64].CodeSha256, res2[lambda.X86_64].CodeSha256)
+	}
+}

@@ -19,7 +19,8 @@
 #
 # Knobs: LAYERPACK_TESTENV_MIRROR (Debian mirror for debootstrap),
 #        LAYERPACK_TESTENV_PARALLEL=0 (build the two root filesystems one
-#        after the other instead of at the same time).
+#        after the other instead of at the same time),
+#        LAYERPACK_TESTENV_GC (buildkitd's GC limits, see DAEMON_GC).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,6 +55,11 @@ ROOTFS_LATE_PACKAGES=(npm bundler)
 ROOTFS_ARCHES=(amd64 arm64)
 
 DAEMON_START_TIMEOUT=60
+# BuildKit's GC limits in MB, "reserved,min-free,max-used". Its defaults scale
+# with the disk (here: prune only past 100 GB, or under 51 GB free) and every
+# build that sends a root filesystem as a local source adds ~650 MB, which
+# filled this machine's disk to 86% within an hour of tests.
+DAEMON_GC=${LAYERPACK_TESTENV_GC:-2000,20000,15000}
 
 # chroot, debootstrap and runc live in sbin, which a CI environment's PATH may lack.
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
@@ -433,6 +439,14 @@ alive() {
 	[[ ${stat:0:1} != Z ]]
 }
 
+# The daemon's command line; a running daemon of ours started with another
+# one (an older script, other binaries) is restarted by start.
+daemon_cmd() {
+	DAEMON_CMD=("$BIN/buildkitd" --oci-worker=true --containerd-worker=false
+		--oci-worker-gc=true --oci-worker-gc-keepstorage "$DAEMON_GC"
+		--root "$CACHE/buildkitd-root" --addr "$ADDR")
+}
+
 # The pid in the pid file, if that process is still our buildkitd.
 our_daemon_pid() {
 	local pid cmdline
@@ -469,14 +483,20 @@ start_daemon() {
 	local workers pid deadline
 	[[ -x $BIN/buildkitd && -x $BIN/buildctl ]] || { log "$BIN/buildkitd missing: run '$0 setup' first"; return 1; }
 	command -v runc >/dev/null || { log "runc is not installed: run '$0 setup' first"; return 1; }
+	daemon_cmd
 	if workers=$(daemon_workers); then
+		pid=$(our_daemon_pid) || pid=
 		if has_platforms "$workers"; then
-			log "buildkitd already answers on $ADDR"
-			return 0
+			if [[ -z $pid || $(tr '\0' ' ' <"/proc/$pid/cmdline") == "${DAEMON_CMD[*]} " ]]; then
+				log "buildkitd already answers on $ADDR"
+				return 0
+			fi
+			log "running buildkitd (pid $pid) has other flags than this script's; restarting it"
+		else
+			# Platforms are probed at start; one started before binfmt was set up lacks arm64.
+			[[ -n $pid ]] || { log "a buildkitd not started by this script answers on $ADDR without linux/amd64 and linux/arm64"; return 1; }
+			log "running buildkitd lacks a platform; restarting it"
 		fi
-		# Platforms are probed at start; one started before binfmt was set up lacks arm64.
-		our_daemon_pid >/dev/null || { log "a buildkitd not started by this script answers on $ADDR without linux/amd64 and linux/arm64"; return 1; }
-		log "running buildkitd lacks a platform; restarting it"
 		stop_daemon
 	elif pid=$(our_daemon_pid); then
 		# Alive but not answering: wedged, or still starting from a parallel call.
@@ -491,9 +511,7 @@ start_daemon() {
 	# New session, no terminal, every fd away from the caller (CI waits for
 	# its pipes to close; fd 9 is our lock), cwd / (the checkout may go away),
 	# so it outlives this script. The subshell execs, so $! is buildkitd's pid.
-	(cd / && exec setsid "$BIN/buildkitd" --oci-worker=true --containerd-worker=false \
-		--root "$CACHE/buildkitd-root" --addr "$ADDR") \
-		</dev/null >>"$DAEMON_LOG" 2>&1 9>&- &
+	(cd / && exec setsid "${DAEMON_CMD[@]}") </dev/null >>"$DAEMON_LOG" 2>&1 9>&- &
 	pid=$!
 	echo "$pid" >"$PIDFILE"
 	deadline=$((SECONDS + DAEMON_START_TIMEOUT))

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,4 +216,19 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPythonKeyTextMasksPasswords(t *testing.T) {
+	p := Python{IndexURL: "https://u:s3cret@pypi.example/simple", ExtraIndexURLs: []string{"https://x:y@e.example/simple", "https://plain.example/simple"}}
+	b, err := json.Marshal(&Layer{Name: "a", Python: &p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "x:y@") {
+		t.Errorf("password in key text: %s", got)
+	}
+	if !strings.Contains(got, `https://u:%2A%2A%2A@pypi.example/simple`) || !strings.Contains(got, "https://plain.example/simple") {
+		t.Errorf("URLs lost: %s", got)
+	}
 }

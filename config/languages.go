@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 )
 
@@ -238,4 +240,36 @@ func splitColon(s string) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// MarshalJSON is the section as it enters cache keys: passwords in URLs are masked,
+// because a credential changes no byte of the layer and must not be in key text.
+func (p Python) MarshalJSON() ([]byte, error) {
+	type plain Python // no methods: avoids recursion
+	c := plain(p)
+	c.IndexURL = maskURL(c.IndexURL)
+	c.ExtraIndexURLs = maskURLs(c.ExtraIndexURLs)
+	c.FindLinks = maskURLs(c.FindLinks)
+	return json.Marshal(c)
+}
+
+func maskURLs(us []string) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = maskURL(u)
+	}
+	return out
+}
+
+// maskURL replaces the password of scheme://user:password@host with ***.
+func maskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "***")
+		return u.String()
+	}
+	return s
 }

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/layerpack/layerpack/internal/fsutil"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -268,28 +270,8 @@ func copyTree(src, dst string) error {
 			_ = os.Remove(target)
 			return os.Symlink(link, target)
 		case de.Type().IsRegular():
-			return copyFile(p, target, info.Mode().Perm())
+			return fsutil.CopyFile(p, target, info.Mode().Perm())
 		}
 		return fmt.Errorf("%s: unsupported file type %s", p, de.Type())
 	})
-}
-
-func copyFile(src, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Chmod(dst, mode)
 }

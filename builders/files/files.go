@@ -3,9 +3,10 @@
 package files
 
 import (
+	"github.com/layerpack/layerpack/internal/fsutil"
+
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -135,22 +136,5 @@ func copyFile(src, dst string, have, force fs.FileMode) error {
 	if force != 0 {
 		perm = force
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm|0o200)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	// OpenFile's perm is filtered by the umask; set it exactly.
-	return os.Chmod(dst, perm)
+	return fsutil.CopyFile(src, dst, perm)
 }

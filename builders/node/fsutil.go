@@ -1,6 +1,8 @@
 package node
 
 import (
+	"github.com/layerpack/layerpack/internal/fsutil"
+
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,7 +45,7 @@ func copyTree(src, dst string, skipNodeModules, hardlink bool) error {
 			if err != nil {
 				return err
 			}
-			return copyFile(p, target, info.Mode().Perm())
+			return fsutil.CopyFile(p, target, info.Mode().Perm())
 		}
 		return nil // sockets, devices: nothing a package needs
 	})

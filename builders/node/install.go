@@ -1,6 +1,8 @@
 package node
 
 import (
+	"github.com/layerpack/layerpack/internal/fsutil"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -226,7 +228,7 @@ func copyAny(src, dst string) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		return copyFile(src, dst, st.Mode().Perm())
+		return fsutil.CopyFile(src, dst, st.Mode().Perm())
 	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -244,25 +246,8 @@ func copyAny(src, dst string) error {
 		if err != nil || info.IsDir() {
 			return err
 		}
-		return copyFile(p, target, info.Mode().Perm())
+		return fsutil.CopyFile(p, target, info.Mode().Perm())
 	})
-}
-
-func copyFile(src, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode|0o200)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // runHost runs the install in dir, its output going to log.

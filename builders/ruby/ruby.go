@@ -13,6 +13,8 @@
 package ruby
 
 import (
+	"github.com/layerpack/layerpack/internal/fsutil"
+
 	"bufio"
 	"context"
 	"errors"
@@ -303,7 +305,7 @@ func stageContext(p *project, dir string) error {
 		return err
 	}
 	for _, f := range files {
-		if err := copyFile(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+		if err := fsutil.CopyFile(f, filepath.Join(dir, filepath.Base(f)), 0o644); err != nil {
 			return err
 		}
 	}
@@ -320,17 +322,9 @@ func stageContext(p *project, dir string) error {
 		return err
 	}
 	for _, g := range gems {
-		if err := copyFile(g, filepath.Join(vc, filepath.Base(g))); err != nil {
+		if err := fsutil.CopyFile(g, filepath.Join(vc, filepath.Base(g)), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }

@@ -16,6 +16,7 @@ require (
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/sirupsen/logrus v1.10.1
 	github.com/tonistiigi/fsutil v0.0.0-20260819142231-83cac42c1c52
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

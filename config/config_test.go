@@ -165,6 +165,10 @@ func TestErrors(t *testing.T) {
 				`l.toml:4: layer.a.native.context: "scripts/hello" is not a folder`,
 				`l.toml:5: layer.a.native.flags: unknown key (known keys: context, packages, script, env, bundle_libs, strip)`,
 			}},
+		{"java build", "[layer.a]\ncompatible_runtimes = [\"java21\"]\n[layer.a.java]\nartifacts = [\"a:b:1\"]\nbuild = \"docker\"\n",
+			[]string{`l.toml:5: layer.a.java.build: "docker" is not one of auto, host, container`}},
+		{"java gradle in a container", "[layer.a]\ncompatible_runtimes = [\"java21\"]\n[layer.a.java]\ngradle = \"scripts/hello\"\nbuild = \"container\"\n",
+			[]string{`l.toml:5: layer.a.java.build: "container" runs Maven in the build image, for pom and artifacts; a Gradle build resolves on the host (build = "auto" or "host")`}},
 		{"invalid toml", "[layer.a\n", []string{`l.toml:2: invalid TOML: expected '.' or ']' to end table name, but got '\n' instead`}},
 		{"several errors", "[layer.a]\ncompatible_runtimes = [\"python2.7\"]\narchitectures = [\"x86_64\", \"x86_64\"]\ndescription = \"" + strings.Repeat("d", 257) + "\"\n[[layer.a.files]]\nsrc = \"scripts\"\n",
 			[]string{

@@ -54,6 +54,7 @@ type Java struct {
 	Artifacts    []string          // group:artifact:version[:classifier]
 	Repositories []string          // extra repositories
 	Classifiers  map[string]string // group:artifact -> classifier; {arch} is x86_64 or aarch_64
+	Build        string            // "auto" (default), "host" or "container" (Maven in the build image)
 
 	AbsPom    string `json:"-"`
 	AbsGradle string `json:"-"`
@@ -104,7 +105,8 @@ func decodeLanguages(t *table, l *Layer) {
 		jt.strs("artifacts", &j.Artifacts)
 		jt.strs("repositories", &j.Repositories)
 		jt.strMap("classifiers", &j.Classifiers)
-		jt.done("pom", "gradle", "artifacts", "repositories", "classifiers")
+		jt.str("build", &j.Build)
+		jt.done("pom", "gradle", "artifacts", "repositories", "classifiers", "build")
 		l.Java = j
 	}
 }
@@ -213,6 +215,10 @@ func validateLanguages(w *walker, f *File, l *Layer, key string) {
 			if parts := len(splitColon(a)); parts < 3 || parts > 4 {
 				w.errorf(fmt.Sprintf("%s.artifacts[%d]", k, i), "%q is not group:artifact:version[:classifier]", a)
 			}
+		}
+		oneOf(w, k+".build", j.Build, builds...)
+		if j.Build == "container" && j.Gradle != "" {
+			w.errorf(k+".build", `"container" runs Maven in the build image, for pom and artifacts; a Gradle build resolves on the host (build = "auto" or "host")`)
 		}
 		needLanguage(w, l, k, "java")
 	}

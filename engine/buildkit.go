@@ -50,7 +50,8 @@ type Options struct {
 	// "type=local,src=DIR", "type=local,dest=DIR[,mode=max]", "type=registry,ref=REF", ...
 	CacheFrom, CacheTo []string
 	// TrustHostCA mounts HostCABundle into every step at HostCAPath and points
-	// the usual CA variables (SSL_CERT_FILE, PIP_CERT, NODE_EXTRA_CA_CERTS, ...) at it.
+	// the usual CA variables (SSL_CERT_FILE, PIP_CERT, NODE_EXTRA_CA_CERTS, ...) at it;
+	// JVMs get it as a PKCS#12 trust store at HostCAStorePath (JAVA_TOOL_OPTIONS).
 	TrustHostCA bool
 	// HostCABundle defaults to $SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt.
 	HostCABundle string
@@ -68,6 +69,7 @@ type BuildKit struct {
 	opts      Options
 	sys       *sys
 	mode      progressui.DisplayMode
+	disp      *sharedDisplay // one progress display for all concurrent steps
 	cacheFrom []client.CacheOptionsEntry
 	cacheTo   []client.CacheOptionsEntry
 	proxy     *llb.ProxyEnv
@@ -77,7 +79,7 @@ type BuildKit struct {
 	mu          sync.Mutex
 	closed      bool
 	slots       map[string]*slot
-	caDir       string // folder holding only the CA bundle, made on first use
+	caDir       string // folder holding only the CA bundle and trust store, made on first use
 	exportLocks map[string]*sync.Mutex
 	images      map[string]resolvedImage
 	auth        session.Attachable
@@ -147,6 +149,7 @@ func Open(ctx context.Context, opts Options) (*BuildKit, error) {
 		exportLocks: map[string]*sync.Mutex{},
 		images:      map[string]resolvedImage{},
 	}
+	b.disp = &sharedDisplay{out: opts.Out, mode: mode}
 	var err error
 	if b.cacheFrom, err = ParseCacheOptions("--cache-from", opts.CacheFrom); err != nil {
 		return nil, err
@@ -157,10 +160,7 @@ func Open(ctx context.Context, opts Options) (*BuildKit, error) {
 	if opts.TrustHostCA {
 		b.caBundle = opts.HostCABundle
 		if b.caBundle == "" {
-			b.caBundle = opts.Getenv("SSL_CERT_FILE")
-		}
-		if b.caBundle == "" {
-			b.caBundle = DefaultHostCABundle
+			b.caBundle = HostCABundle(opts.Getenv)
 		}
 		if fi, err := os.Stat(b.caBundle); err != nil {
 			return nil, fmt.Errorf("trust_host_ca: host CA bundle: %w", err)
@@ -438,8 +438,9 @@ func (b *BuildKit) attachables() []session.Attachable {
 	return []session.Attachable{b.auth}
 }
 
-// hostCAFolder returns the folder holding only the host CA bundle (made on first
-// use), or "" without TrustHostCA.
+// hostCAFolder returns the folder holding only the host CA bundle and its Java
+// trust store (made on first use, so the bundle is read and converted once per
+// run), or "" without TrustHostCA.
 func (b *BuildKit) hostCAFolder() (string, error) {
 	if b.caBundle == "" {
 		return "", nil
@@ -453,6 +454,10 @@ func (b *BuildKit) hostCAFolder() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("trust_host_ca: %w", err)
 	}
+	store, _, err := javaTrustStore(b.caBundle, dt)
+	if err != nil {
+		return "", err
+	}
 	dir, err := os.MkdirTemp("", "layerpack-host-ca-")
 	if err != nil {
 		return "", err
@@ -460,9 +465,11 @@ func (b *BuildKit) hostCAFolder() (string, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, hostCAFile), dt, 0o644); err != nil {
-		os.RemoveAll(dir)
-		return "", err
+	for name, content := range map[string][]byte{hostCAFile: dt, hostCAStoreFile: store} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
 	}
 	b.caDir = dir
 	return dir, nil
@@ -572,25 +579,18 @@ func (b *BuildKit) solve(ctx context.Context, c *conn, s *Step, req *request) er
 // output for the error of a failing step. It reads ch until Solve closes it, also
 // when the run is cancelled, so Solve never blocks on it.
 func (b *BuildKit) display(ch chan *client.SolveStatus, tail *logTail) error {
-	d, err := progressui.NewDisplay(b.opts.Out, b.mode)
+	fwd, detach, err := b.disp.attach()
 	if err != nil {
 		for ss := range ch {
 			tail.add(ss)
 		}
 		return err
 	}
-	fwd := make(chan *client.SolveStatus)
-	go func() {
-		defer close(fwd)
-		for ss := range ch {
-			tail.add(ss)
-			fwd <- ss
-		}
-	}()
-	_, err = d.UpdateFrom(context.Background(), fwd)
-	for range fwd { // in case the display stopped early
+	for ss := range ch {
+		tail.add(ss)
+		fwd <- ss
 	}
-	return err
+	return detach()
 }
 
 // lockExports serialises solves that export cache to the same local folder:

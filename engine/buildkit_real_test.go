@@ -377,8 +377,12 @@ echo done > /out/done`)
 func TestRealHostCAAndProxy(t *testing.T) {
 	e := needReal(t)
 	bundle := filepath.Join(t.TempDir(), "bundle.pem")
-	ca := "-----BEGIN CERTIFICATE-----\nTEST-" + nonce + "\n-----END CERTIFICATE-----\n"
+	ca := "# test bundle " + nonce + "\n" + string(selfSignedPEM(t, "Test CA "+nonce))
 	if err := os.WriteFile(bundle, []byte(ca), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store, _, err := javaTrustStore(bundle, []byte(ca))
+	if err != nil {
 		t.Fatal(err)
 	}
 	withProxy := func(proxy string) func(*Options) {
@@ -389,6 +393,7 @@ func TestRealHostCAAndProxy(t *testing.T) {
 		}
 	}
 	script := `cat "$SSL_CERT_FILE" > /out/ca.pem
+cat ` + HostCAStorePath + ` > /out/ca.p12
 env | sort > /out/env
 date +%s%N > /out/stamp`
 	b := e.open(t, withProxy("http://proxy-one.invalid:3128"))
@@ -399,11 +404,17 @@ date +%s%N > /out/stamp`
 	if got := readFile(t, filepath.Join(s.Dest, "ca.pem")); got != ca {
 		t.Errorf("ca.pem = %q", got)
 	}
+	if got := readFile(t, filepath.Join(s.Dest, "ca.p12")); got != string(store) {
+		t.Errorf("%s in the step is not the bundle's trust store (%d bytes, want %d)", HostCAStorePath, len(got), len(store))
+	}
 	env := "\n" + readFile(t, filepath.Join(s.Dest, "env"))
 	for _, k := range caEnvVars {
 		if !strings.Contains(env, "\n"+k+"="+HostCAPath+"\n") {
 			t.Errorf("env lacks %s=%s:\n%s", k, HostCAPath, env)
 		}
+	}
+	if !strings.Contains(env, "\nJAVA_TOOL_OPTIONS="+javaTrustOptions+"\n") {
+		t.Errorf("env lacks JAVA_TOOL_OPTIONS=%s:\n%s", javaTrustOptions, env)
 	}
 	for _, want := range []string{"HTTPS_PROXY=http://proxy-one.invalid:3128", "https_proxy=http://proxy-one.invalid:3128", "NO_PROXY=localhost", "no_proxy=localhost"} {
 		if !strings.Contains(env, want+"\n") {
@@ -419,6 +430,60 @@ date +%s%N > /out/stamp`
 	}
 	if got := readFile(t, filepath.Join(s.Dest, "stamp")); got != stamp {
 		t.Error("another proxy made BuildKit run the step again: proxies are in the cache key")
+	}
+}
+
+// TestRealJavaTrustStore runs a Java program fetching from Maven Central in a
+// root filesystem with a JDK (LAYERPACK_TEST_ROOTFS_JAVA_<ARCH>, made by
+// scripts/testenv.sh), with nothing but what the engine gives every step: it
+// succeeds with the host CA and fails the PKIX check without it when the host
+// reaches Maven Central through a TLS-intercepting proxy (the JDK's own trust
+// store in the image does not know the proxy's CA).
+func TestRealJavaTrustStore(t *testing.T) {
+	e := needReal(t)
+	var arch lambda.Arch
+	for _, a := range []lambda.Arch{lambda.X86_64, lambda.ARM64} {
+		if dir := os.Getenv("LAYERPACK_TEST_ROOTFS_JAVA_" + strings.ToUpper(string(a))); dir != "" {
+			arch, e.rootfs[a] = a, dir
+			break
+		}
+	}
+	if arch == "" {
+		t.Skip("no root filesystem with a JDK (LAYERPACK_TEST_ROOTFS_JAVA_X86_64 or _ARM64)")
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "Fetch.java"), []byte(fetchJava), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const url = "https://repo.maven.apache.org/maven2/junit/junit/maven-metadata.xml"
+	step := func() *Step {
+		s := e.step(t, "java-fetch", arch, "java /src/Fetch.java "+url+" > /out/status")
+		s.Mounts = []Mount{{Source: src, Target: "/src"}}
+		return s
+	}
+
+	b := e.open(t, func(o *Options) { o.TrustHostCA = true })
+	s := step()
+	start := time.Now()
+	if err := b.Run(context.Background(), s); err != nil {
+		t.Fatalf("with the host CA: %v", err)
+	}
+	t.Logf("java fetch with the host CA: %v", time.Since(start).Round(time.Millisecond))
+	if got := readFile(t, filepath.Join(s.Dest, "status")); got != "status 200\n" {
+		t.Errorf("with the host CA: %q, want status 200", got)
+	}
+
+	// Without it, whether the fetch works depends on the network: through an
+	// intercepting proxy it must fail clearly.
+	err := e.open(t, nil).Run(context.Background(), step())
+	var se *StepError
+	switch {
+	case err == nil:
+		t.Log("fetched without the host CA too: no TLS-intercepting proxy on this network")
+	case !errors.As(err, &se):
+		t.Errorf("without the host CA: %v, want a step error", err)
+	case !strings.Contains(strings.Join(se.Lines, "\n"), "PKIX path building failed"):
+		t.Errorf("without the host CA: %v, want a PKIX error", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // caEnvVars are the variables that tools read for an extra or replacement CA
 // bundle: OpenSSL and Python (SSL_CERT_FILE), requests, pip, Node.js, npm, Bundler,
-// curl and git.
+// curl and git. JVMs get JAVA_TOOL_OPTIONS instead (see stepEnv).
 var caEnvVars = []string{
 	"SSL_CERT_FILE",
 	"REQUESTS_CA_BUNDLE",
@@ -34,22 +35,48 @@ var caEnvVars = []string{
 	"GIT_SSL_CAINFO",
 }
 
+// HostCABundle is the host bundle trust_host_ca gives steps: $SSL_CERT_FILE when
+// set (the host's own tools read it first), else the system bundle.
+func HostCABundle(getenv func(string) string) string {
+	if f := getenv("SSL_CERT_FILE"); f != "" {
+		return f
+	}
+	return DefaultHostCABundle
+}
+
+// DescribeHostCA says, for `layerpack plan`, what trust_host_ca gives every step.
+func DescribeHostCA(bundle string) []string {
+	return []string{
+		fmt.Sprintf("host CA bundle mounted read-only (trust_host_ca): %s at %s", bundle, HostCAPath),
+		"  read through " + strings.Join(caEnvVars, ", "),
+		"  JVMs: the same certificates as a PKCS#12 trust store at " + HostCAStorePath + ", through JAVA_TOOL_OPTIONS",
+	}
+}
+
 type envVar struct{ Key, Value string }
 
 // stepEnv is the environment a step gets on top of its image's: the CA variables
-// when the host CA is trusted, a default PATH for images without config, then
-// Step.Env (a builder's explicit value wins over the engine's defaults), then
-// SOURCE_DATE_EPOCH. The result is sorted by key: Env is part of BuildKit's cache
-// key, so its order must not depend on map iteration.
+// and JAVA_TOOL_OPTIONS when the host CA is trusted, a default PATH for images
+// without config, then Step.Env (a builder's explicit value wins over the
+// engine's defaults), then SOURCE_DATE_EPOCH. The result is sorted by key: Env is
+// part of BuildKit's cache key, so its order must not depend on map iteration.
+//
+// imageJavaOpts is the image's own JAVA_TOOL_OPTIONS. The trust store options
+// are appended to it rather than replacing it: an image sets it for heap sizes,
+// agents or encodings that its builds rely on, and the JVM applies the options
+// in order, so ours still decide the trust store (as SSL_CERT_FILE and the
+// others override the image's). Options on a java command line come after
+// JAVA_TOOL_OPTIONS, so a build that names its own trust store still wins.
 //
 // SOURCE_DATE_EPOCH is set only when positive: 0 means "not given", and some tools
 // refuse timestamps before 1980 (Python's zipfile).
-func stepEnv(s *Step, imageHasConfig, trustHostCA bool) []envVar {
+func stepEnv(s *Step, imageHasConfig, trustHostCA bool, imageJavaOpts string) []envVar {
 	m := map[string]string{}
 	if trustHostCA {
 		for _, k := range caEnvVars {
 			m[k] = HostCAPath
 		}
+		m["JAVA_TOOL_OPTIONS"] = strings.TrimSpace(imageJavaOpts + " " + javaTrustOptions)
 	}
 	if !imageHasConfig {
 		m["PATH"] = DefaultPath

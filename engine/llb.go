@@ -24,7 +24,7 @@ type request struct {
 
 type compileOpts struct {
 	resolver llb.ImageMetaResolver // resolves docker-image configs (through the daemon)
-	caDir    string                // folder holding only the host CA bundle, or ""
+	caDir    string                // folder holding only the host CA bundle and its trust store, or ""
 	proxy    *llb.ProxyEnv
 	// rootfsSession, when set, returns the id of a long-lived session offering a
 	// root filesystem folder (see conn.rootfsSession).
@@ -125,7 +125,18 @@ func compile(ctx context.Context, s *Step, img Image, o compileOpts) (*request, 
 		dir = "/"
 	}
 	st := base.Platform(p).Dir(dir)
-	for _, e := range stepEnv(s, hasConfig, o.caDir != "") {
+	trust := o.caDir != ""
+	var javaOpts string
+	if trust && hasConfig {
+		// Resolving the config here does not resolve it twice: the image
+		// state keeps the result for Marshal.
+		v, _, err := base.GetEnv(ctx, "JAVA_TOOL_OPTIONS", llb.Platform(p))
+		if err != nil {
+			return nil, fmt.Errorf("%s: image config: %w", img.Ref, err)
+		}
+		javaOpts = v
+	}
+	for _, e := range stepEnv(s, hasConfig, trust, javaOpts) {
 		st = st.AddEnv(e.Key, e.Value)
 	}
 
@@ -163,7 +174,7 @@ func compile(ctx context.Context, s *Step, img Image, o compileOpts) (*request, 
 	if o.caDir != "" {
 		req.locals[hostCALocal] = o.caDir
 		ro = append(ro, llb.AddMount(hostCADir,
-			llb.Local(hostCALocal, llb.SharedKeyHint(hostCALocal), llb.WithCustomName("[internal] sync host CA bundle")),
+			llb.Local(hostCALocal, llb.SharedKeyHint(hostCALocal), llb.WithCustomName("[internal] sync host CA bundle and trust store")),
 			llb.Readonly))
 	}
 	for _, c := range s.Caches {

@@ -19,13 +19,14 @@ import (
 
 func TestStepEnv(t *testing.T) {
 	s := &Step{Env: map[string]string{"PIP_CERT": "/mine.pem", "B": "2", "A": "1"}, SourceDateEpoch: 1700000000}
-	got := stepEnv(s, false, true)
+	got := stepEnv(s, false, true, "")
 	want := []envVar{
 		{"A", "1"},
 		{"B", "2"},
 		{"BUNDLE_SSL_CA_CERT", HostCAPath},
 		{"CURL_CA_BUNDLE", HostCAPath},
 		{"GIT_SSL_CAINFO", HostCAPath},
+		{"JAVA_TOOL_OPTIONS", "-Djavax.net.ssl.trustStore=/etc/layerpack/host-ca.p12 -Djavax.net.ssl.trustStoreType=PKCS12"},
 		{"NODE_EXTRA_CA_CERTS", HostCAPath},
 		{"PATH", DefaultPath},
 		{"PIP_CERT", "/mine.pem"}, // the step's own value wins
@@ -37,10 +38,27 @@ func TestStepEnv(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("stepEnv =\n%v\nwant\n%v", got, want)
 	}
-	// An image with a config keeps its PATH; no CA, no epoch.
-	got = stepEnv(&Step{Env: map[string]string{"X": "y"}}, true, false)
+	// An image with a config keeps its PATH; no CA, no epoch, and no Java
+	// options (even when the image has some).
+	got = stepEnv(&Step{Env: map[string]string{"X": "y"}}, true, false, "-Xmx1g")
 	if !reflect.DeepEqual(got, []envVar{{"X", "y"}}) {
 		t.Errorf("stepEnv = %v", got)
+	}
+	javaOpts := func(env []envVar) string {
+		for _, e := range env {
+			if e.Key == "JAVA_TOOL_OPTIONS" {
+				return e.Value
+			}
+		}
+		return "(unset)"
+	}
+	// The image's own JAVA_TOOL_OPTIONS stay, ours come last (the JVM's last
+	// -D wins); a builder's explicit value replaces both.
+	if got := javaOpts(stepEnv(&Step{}, true, true, "-Xmx1g -Dfile.encoding=UTF-8")); got != "-Xmx1g -Dfile.encoding=UTF-8 "+javaTrustOptions {
+		t.Errorf("JAVA_TOOL_OPTIONS over an image's = %q", got)
+	}
+	if got := javaOpts(stepEnv(&Step{Env: map[string]string{"JAVA_TOOL_OPTIONS": "-Dmine"}}, true, true, "-Xmx1g")); got != "-Dmine" {
+		t.Errorf("JAVA_TOOL_OPTIONS with Step.Env's = %q, want the step's", got)
 	}
 }
 
@@ -150,7 +168,7 @@ func TestCompileRootfs(t *testing.T) {
 	if m.Cwd != "/src" {
 		t.Errorf("cwd = %q", m.Cwd)
 	}
-	for _, e := range []string{"CFLAGS=-O2", "PATH=" + DefaultPath, "SOURCE_DATE_EPOCH=1700000000", "SSL_CERT_FILE=" + HostCAPath, "NODE_EXTRA_CA_CERTS=" + HostCAPath} {
+	for _, e := range []string{"CFLAGS=-O2", "PATH=" + DefaultPath, "SOURCE_DATE_EPOCH=1700000000", "SSL_CERT_FILE=" + HostCAPath, "NODE_EXTRA_CA_CERTS=" + HostCAPath, "JAVA_TOOL_OPTIONS=" + javaTrustOptions} {
 		if !slices.Contains(m.Env, e) {
 			t.Errorf("env lacks %s: %q", e, m.Env)
 		}
@@ -253,17 +271,20 @@ func TestCompileRootfs(t *testing.T) {
 	if !dn.meta[dn.execD].IgnoreCache {
 		t.Error("NoCache did not set IgnoreCache")
 	}
-	if dn.mount(hostCADir) != nil || slices.Contains(dn.exec.Meta.Env, "SSL_CERT_FILE="+HostCAPath) {
+	if dn.mount(hostCADir) != nil || slices.Contains(dn.exec.Meta.Env, "SSL_CERT_FILE="+HostCAPath) || slices.Contains(dn.exec.Meta.Env, "JAVA_TOOL_OPTIONS="+javaTrustOptions) {
 		t.Error("CA mounted or announced without TrustHostCA")
 	}
 }
 
 // fakeResolver answers image configs without a daemon.
-type fakeResolver struct{ calls []string }
+type fakeResolver struct {
+	calls []string
+	env   string // extra ENV entries of the config, JSON
+}
 
 func (f *fakeResolver) ResolveImageConfig(_ context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
 	f.calls = append(f.calls, ref+" "+opt.ImageOpt.Platform.Architecture)
-	return ref, digest.Digest("sha256:" + sixtyFourHex), []byte(`{"architecture":"arm64","os":"linux","config":{"Env":["PATH=/var/lang/bin:/usr/bin:/bin","LANG=C.UTF-8"],"WorkingDir":"/var/task"}}`), nil
+	return ref, digest.Digest("sha256:" + sixtyFourHex), []byte(`{"architecture":"arm64","os":"linux","config":{"Env":["PATH=/var/lang/bin:/usr/bin:/bin","LANG=C.UTF-8"` + f.env + `],"WorkingDir":"/var/task"}}`), nil
 }
 
 func TestCompileDockerImage(t *testing.T) {
@@ -289,6 +310,26 @@ func TestCompileDockerImage(t *testing.T) {
 	}
 	if len(req.locals) != 0 {
 		t.Errorf("locals = %v", req.locals)
+	}
+	for _, e := range d.exec.Meta.Env {
+		if strings.HasPrefix(e, "JAVA_TOOL_OPTIONS=") {
+			t.Errorf("%s without TrustHostCA", e)
+		}
+	}
+
+	// With the host CA, an image's JAVA_TOOL_OPTIONS is kept and the trust
+	// store options follow it; the config is still resolved once.
+	r = &fakeResolver{env: `,"JAVA_TOOL_OPTIONS=-XX:+UseSerialGC"`}
+	req, err = compile(context.Background(), s, mustParse(t, s.Image), compileOpts{resolver: r, caDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = decode(t, req.def)
+	if want := "JAVA_TOOL_OPTIONS=-XX:+UseSerialGC " + javaTrustOptions; !slices.Contains(d.exec.Meta.Env, want) {
+		t.Errorf("env lacks %s: %q", want, d.exec.Meta.Env)
+	}
+	if len(r.calls) != 1 {
+		t.Errorf("resolver calls = %q, want one", r.calls)
 	}
 }
 

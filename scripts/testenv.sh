@@ -12,6 +12,8 @@
 #   $CACHE = ${LAYERPACK_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/layerpack-testenv}
 #   $CACHE/bin/{buildkitd,buildctl}   built from tools/buildkitd (+ .stamp)
 #   $CACHE/rootfs/<key>-{amd64,arm64} Debian root filesystems (base images)
+#   $CACHE/rootfs/<jkey>-java-<arch>  the host architecture's one plus a JDK and
+#                                     Maven (the Java builder's container mode)
 #   $CACHE/debs/<arch>/               debootstrap's .deb cache
 #   $CACHE/buildkitd-root/            the daemon's state
 #   $CACHE/buildkitd.{sock,pid,log}
@@ -53,6 +55,14 @@ ROOTFS_PACKAGES=(
 # configure when given to debootstrap's --include; apt inside the chroot copes.
 ROOTFS_LATE_PACKAGES=(npm bundler)
 ROOTFS_ARCHES=(amd64 arm64)
+
+# The Java build image: a copy of the host architecture's root filesystem plus
+# these packages. Java steps always run on the host's architecture (jars do not
+# depend on the CPU that resolved them), so no arm64 variant is made; and the base
+# images stay as they are (adding a JDK to ROOTFS_PACKAGES would rebuild the arm64
+# one under QEMU). Bump JAVA_ROOTFS_RECIPE_VERSION when build_java_rootfs changes.
+JAVA_ROOTFS_RECIPE_VERSION=1
+JAVA_ROOTFS_PACKAGES=(openjdk-17-jdk-headless maven)
 
 DAEMON_START_TIMEOUT=60
 # BuildKit's GC limits in MB, "reserved,min-free,max-used". Its defaults scale
@@ -241,6 +251,14 @@ rootfs_key() {
 
 rootfs_dir() { echo "$CACHE/rootfs/$(rootfs_key)-$1"; }
 
+# The Java image's key covers its base image's key, so a new base makes a new one.
+java_rootfs_key() {
+	printf '%s\n' "$(rootfs_key)" "$JAVA_ROOTFS_RECIPE_VERSION" "${JAVA_ROOTFS_PACKAGES[*]}" |
+		sha256sum | cut -c1-12
+}
+
+java_rootfs_dir() { echo "$CACHE/rootfs/$(java_rootfs_key)-java-$1"; }
+
 # Unmount everything mounted at or below DIR, deepest first.
 umount_below() {
 	local dir m
@@ -280,6 +298,14 @@ path-exclude /usr/share/groff/*
 path-exclude /usr/share/lintian/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias'
+
+# slim_apt_state DIR: drop apt's lists and caches and the logs. Small but usable:
+# `apt-get update` brings the lists back when needed.
+slim_apt_state() {
+	rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/debconf/*-old \
+		"$1"/var/log/*.log "$1"/var/log/apt/* "$1"/tmp/* "$1"/root/.cache
+	mkdir -p "$1/var/lib/apt/lists/partial"
+}
 
 # build_rootfs ARCH: debootstrap into a temp dir, then rename it into place so
 # a half-built tree never has the final name.
@@ -354,15 +380,90 @@ build_rootfs() {
 	find "$tmp/usr/share/doc" -xdev -mindepth 1 -type d -empty -delete
 	find "$tmp/usr/share/locale" -xdev -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
 	rm -rf "$tmp"/usr/share/man/* "$tmp"/usr/share/info/* "$tmp"/usr/share/groff/* "$tmp"/usr/share/lintian/*
-	# Small but usable: `apt-get update` brings the lists back when needed.
-	rm -rf "$tmp"/var/lib/apt/lists/* "$tmp"/var/cache/apt/*.bin "$tmp"/var/cache/debconf/*-old \
-		"$tmp"/var/log/*.log "$tmp"/var/log/apt/* "$tmp"/tmp/* "$tmp"/root/.cache
-	mkdir -p "$tmp/var/lib/apt/lists/partial"
+	slim_apt_state "$tmp"
 	mv -T "$tmp" "$final"
 	trap - EXIT INT TERM
 	step "done"
 	elapsed "$t0" >"$LOGS/rootfs-$arch.time"
 	log "rootfs $arch built in $(cat "$LOGS/rootfs-$arch.time")s: $final ($(du -sh "$final" | cut -f1))"
+}
+
+# build_java_rootfs ARCH: copy ARCH's root filesystem, install the JDK and Maven
+# in the copy, rename it into place. Runs as a background job, like build_rootfs.
+build_java_rootfs() {
+	local arch=$1 base final tmp logf t0
+	base=$(rootfs_dir "$arch")
+	final=$(java_rootfs_dir "$arch")
+	logf=$LOGS/rootfs-java-$arch.log
+	t0=$(now)
+	if [[ -d $final ]]; then
+		log "java rootfs $arch ready: $final"
+		echo "0.0" >"$LOGS/rootfs-java-$arch.time"
+		return 0
+	fi
+	[[ -d $base ]] || { log "the $arch rootfs $base is missing"; return 1; }
+	tmp=$(mktemp -d "$CACHE/rootfs/.tmp-$(java_rootfs_key)-java-$arch.XXXXXX")
+	# shellcheck disable=SC2064 # expand $tmp now: it is local to this function
+	trap "remove_tree '$tmp'" EXIT
+	trap 'exit 130' INT TERM
+	log "building java rootfs $arch (log: $logf)"
+	: >"$logf"
+	step() { printf 'testenv: [%ss] %s\n' "$(elapsed "$t0")" "$*" >>"$logf"; }
+
+	# A real copy, not hard links: dpkg and maintainer scripts rewrite some files
+	# in place, which would change the base image through a shared inode.
+	step "copy $base"
+	cp -a "$base/." "$tmp/"
+	chmod 0755 "$tmp"
+	echo force-unsafe-io >"$tmp/etc/dpkg/dpkg.cfg.d/zz-testenv-unsafe-io"
+
+	step "apt-get install ${JAVA_ROOTFS_PACKAGES[*]}"
+	# The JVM (run by ca-certificates-java's and maven's scripts) needs /proc,
+	# /sys and device nodes; the EXIT trap unmounts them on error.
+	mount -t proc proc "$tmp/proc"
+	mount -t sysfs sysfs "$tmp/sys"
+	# OpenJDK's postinst links its man pages with update-alternatives, which fails
+	# when the folder is missing (the base image has no man pages).
+	mkdir -p "$tmp/usr/share/man/man1"
+	mount --bind /dev "$tmp/dev"
+	if ! { DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get -q update &&
+		DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get -q install -y --no-install-recommends \
+			"${JAVA_ROOTFS_PACKAGES[@]}"; } >>"$logf" 2>&1; then
+		tail -n 20 "$logf" >&2
+		log "apt-get install ${JAVA_ROOTFS_PACKAGES[*]} in the java $arch rootfs failed (log: $logf)"
+		return 1
+	fi
+	chroot "$tmp" apt-get clean >>"$logf" 2>&1
+	umount_below "$tmp"
+
+	step "clean up"
+	rm -f "$tmp/etc/dpkg/dpkg.cfg.d/zz-testenv-unsafe-io"
+	rm -rf "$tmp"/usr/share/man/*
+	slim_apt_state "$tmp"
+	mv -T "$tmp" "$final"
+	trap - EXIT INT TERM
+	step "done"
+	elapsed "$t0" >"$LOGS/rootfs-java-$arch.time"
+	log "java rootfs $arch built in $(cat "$LOGS/rootfs-java-$arch.time")s: $final ($(du -sh "$final" | cut -f1))"
+}
+
+ensure_java_rootfs() {
+	local arch pid rc=0
+	arch=$(host_arch)
+	trap 'stop_rootfs_jobs; exit 130' INT TERM
+	set -m
+	build_java_rootfs "$arch" &
+	pid=$!
+	set +m
+	ROOTFS_JOBS=("$pid")
+	wait "$pid" || rc=$?
+	trap - INT TERM
+	ROOTFS_JOBS=()
+	if [[ -f $LOGS/rootfs-java-$arch.time ]]; then
+		PHASE_DETAILS+=("$(printf '  %-16s %7ss' "java-$arch" "$(cat "$LOGS/rootfs-java-$arch.time")")")
+		rm -f "$LOGS/rootfs-java-$arch.time"
+	fi
+	return "$rc"
 }
 
 ROOTFS_JOBS=()
@@ -410,7 +511,7 @@ ensure_rootfs() {
 		rm -f "$LOGS/rootfs-$arch.time"
 	done
 	for d in "$CACHE"/rootfs/*-*; do
-		[[ -d $d && $(basename "$d") != "$(rootfs_key)"-* ]] || continue
+		[[ -d $d && $(basename "$d") != "$(rootfs_key)"-* && $(basename "$d") != "$(java_rootfs_key)"-java-* ]] || continue
 		log "note: $d is from another recipe; remove it if nothing uses it"
 	done
 	return "$rc"
@@ -555,6 +656,7 @@ cmd_setup() {
 	phase "binfmt_misc" ensure_binfmt
 	phase "buildkitd build" ensure_buildkit_binaries
 	phase "rootfs (both)" ensure_rootfs
+	phase "rootfs (java)" ensure_java_rootfs
 	if [[ $BUILDKIT_REBUILT == 1 ]] && our_daemon_pid >/dev/null; then
 		log "binaries changed; restarting the running buildkitd"
 		phase "daemon stop" stop_daemon
@@ -593,6 +695,9 @@ cmd_env() {
 		arm64) var=LAYERPACK_TEST_ROOTFS_ARM64 ;;
 		esac
 		printf 'export %s=%q\n' "$var" "$dir"
+		dir=$(java_rootfs_dir "$arch")
+		[[ -d $dir ]] || continue
+		printf 'export %s=%q\n' "${var/ROOTFS_/ROOTFS_JAVA_}" "$dir"
 	done
 	if [[ -d $BIN ]]; then
 		# $PATH is expanded by the eval, not here; no double prepend.

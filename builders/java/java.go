@@ -1,12 +1,16 @@
 // Package java is the builder for [layer.NAME.java]: the runtime classpath of a pom,
-// of a list of artifacts or of a Gradle build, resolved on the host (jars are
-// platform-neutral; native code comes in classified jars, chosen per architecture),
-// copied byte for byte into java/lib/ as artifactId-version[-classifier].jar.
+// of a list of artifacts or of a Gradle build (jars are platform-neutral; native
+// code comes in classified jars, chosen per architecture), copied byte for byte
+// into java/lib/ as artifactId-version[-classifier].jar.
 //
 // Maven does the resolving, so mirrors, servers and proxies of ~/.m2/settings.xml
-// apply. It runs with a local repository of layerpack's own (in layerpack's cache
-// folder, not ~/.m2/repository) so that artifacts installed by hand on this machine
-// cannot stand in for the repositories' ones, and with strict checksums.
+// apply, with strict checksums. On the host (build = "host", or "auto" where mvn
+// and Java are installed) it runs with a local repository of layerpack's own (in
+// layerpack's cache folder, not ~/.m2/repository) so that artifacts installed by
+// hand on this machine cannot stand in for the repositories' ones. In the build
+// image (build = "container", or "auto" without them; container.go) the local
+// repository is a BuildKit cache mount and the host's settings go in as secrets.
+// Both give the same jars; Gradle builds resolve on the host only.
 package java
 
 import (
@@ -14,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -37,8 +42,11 @@ type Builder struct {
 	// the cache being the job's CacheDir, else $LAYERPACK_CACHE_DIR or the default
 	// cache folder).
 	Repo string
-	// Getenv reads LAYERPACK_CACHE_DIR; nil is os.Getenv.
+	// Getenv reads LAYERPACK_CACHE_DIR, JAVA_HOME and the variables Maven settings
+	// refer to; nil is os.Getenv.
 	Getenv func(string) string
+	// LookPath finds mvn and java for build = "auto"; nil is exec.LookPath.
+	LookPath func(string) (string, error)
 
 	mu   sync.Mutex
 	memo map[string][]resolved // resolutions of this run, by memoKey
@@ -46,9 +54,13 @@ type Builder struct {
 
 func New() *Builder { return &Builder{} }
 
-func (*Builder) Name() string                                    { return "java" }
-func (*Builder) Applies(l *config.Layer) bool                    { return l.Java != nil }
-func (*Builder) NeedsEngine(*config.Layer, builders.Target) bool { return false }
+func (*Builder) Name() string                 { return "java" }
+func (*Builder) Applies(l *config.Layer) bool { return l.Java != nil }
+
+// NeedsEngine is true when Maven runs in the build image (see mode).
+func (b *Builder) NeedsEngine(l *config.Layer, _ builders.Target) bool {
+	return b.mode(l) == "container"
+}
 
 // Plugin is the Maven plugin that lists the resolved classpath; pinned, because its
 // version is part of what decides the output.
@@ -59,6 +71,13 @@ func (b *Builder) getenv(k string) string {
 		return b.Getenv(k)
 	}
 	return os.Getenv(k)
+}
+
+func (b *Builder) lookPath(name string) (string, error) {
+	if b.LookPath != nil {
+		return b.LookPath(name)
+	}
+	return exec.LookPath(name)
 }
 
 // Coord is one artifact: group:artifact:version[:classifier], type jar.
@@ -201,8 +220,13 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 			in = append(in, builders.Input{Name: fmt.Sprintf("repository[%d]:%s", i, r), Path: dir})
 		}
 	}
+	// Without their credentials: a rotated password changes no jar.
 	for _, f := range b.settingsFiles() {
-		in = append(in, builders.Input{Name: "maven-settings:" + f, Path: f})
+		d, err := settingsDigest(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading Maven settings: %w", err)
+		}
+		in = append(in, builders.Input{Name: "maven-settings:" + f, Value: d})
 	}
 	in = append(in, builders.Input{Name: "resolver", Value: Plugin + " " + strings.Join(listFlags, " ")})
 	return in, nil
@@ -220,22 +244,53 @@ func fileURL(u string) (string, bool) {
 // settingsFiles are the Maven settings that exist: the user's (mirrors, servers,
 // proxies) and the installation's.
 func (b *Builder) settingsFiles() []string {
-	var out []string
-	if home, err := os.UserHomeDir(); err == nil {
-		out = append(out, filepath.Join(home, ".m2", "settings.xml"))
-	}
-	if mvn, err := b.mvnPath(); err == nil {
-		if real, err := filepath.EvalSymlinks(mvn); err == nil {
-			out = append(out, filepath.Join(filepath.Dir(filepath.Dir(real)), "conf", "settings.xml"))
-		}
-	}
 	var have []string
-	for _, f := range out {
-		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
+	for _, f := range []string{b.userSettings(), b.globalSettings()} {
+		if f != "" {
 			have = append(have, f)
 		}
 	}
 	return have
+}
+
+// userSettings is ~/.m2/settings.xml if it exists, else "".
+func (b *Builder) userSettings() string {
+	return m2File("settings.xml")
+}
+
+// securitySettings is ~/.m2/settings-security.xml (the master password of
+// encrypted passwords) if it exists, else "".
+func (b *Builder) securitySettings() string {
+	return m2File("settings-security.xml")
+}
+
+func m2File(name string) string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return regularFile(filepath.Join(home, ".m2", name))
+}
+
+// globalSettings is ${maven.home}/conf/settings.xml of the host's mvn, if both
+// exist, else "".
+func (b *Builder) globalSettings() string {
+	mvn, err := b.mvnPath()
+	if err != nil {
+		return ""
+	}
+	real, err := filepath.EvalSymlinks(mvn)
+	if err != nil {
+		return ""
+	}
+	return regularFile(filepath.Join(filepath.Dir(filepath.Dir(real)), "conf", "settings.xml"))
+}
+
+func regularFile(p string) string {
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+		return p
+	}
+	return ""
 }
 
 func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
@@ -244,9 +299,16 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		return []string{"error: " + err.Error()}
 	}
 	var steps []string
+	where := "with Maven on the host"
+	if b.mode(l) == "container" {
+		where = "with Maven in the build image"
+		if a, ok := hostArch(); ok {
+			where += " for " + a.Platform() + ", this machine's architecture (jars do not depend on it)"
+		}
+	}
 	switch {
 	case s.pom != "":
-		steps = append(steps, fmt.Sprintf("resolve the runtime classpath of %s with Maven on the host (compile and runtime scopes, transitive)", l.Java.Pom))
+		steps = append(steps, fmt.Sprintf("resolve the runtime classpath of %s %s (compile and runtime scopes, transitive)", l.Java.Pom, where))
 	case s.gradle != "":
 		steps = append(steps, fmt.Sprintf("resolve the runtimeClasspath configuration of %s with Gradle on the host", l.Java.Gradle))
 	default:
@@ -254,7 +316,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		for _, a := range s.artifacts {
 			as = append(as, a.String())
 		}
-		line := "resolve " + strings.Join(as, ", ") + " with their runtime dependencies, with Maven on the host"
+		line := "resolve " + strings.Join(as, ", ") + " with their runtime dependencies, " + where
 		if len(s.repos) > 0 {
 			line += " (repositories: " + strings.Join(s.repos, ", ") + ", then Maven Central)"
 		}
@@ -262,6 +324,18 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 	}
 	for _, ga := range sortedKeys(s.classifiers) {
 		steps = append(steps, fmt.Sprintf("take %s with classifier %s for %s", ga, s.classifiers[ga], t.Arch))
+	}
+	if b.mode(l) == "container" {
+		steps = append(steps, "local Maven repository: the build cache mount \""+mavenCache+"\"; strict checksums")
+		for _, f := range []struct{ path, what string }{
+			{b.userSettings(), "user settings (-s)"},
+			{b.globalSettings(), "global settings (-gs)"},
+			{b.securitySettings(), "settings-security.xml"},
+		} {
+			if f.path != "" {
+				steps = append(steps, fmt.Sprintf("Maven %s: %s, given to the step as a secret file (servers' credentials stay out of layers, keys and logs)", f.what, f.path))
+			}
+		}
 	}
 	steps = append(steps, "copy the jars unchanged into java/lib/ as artifactId-version[-classifier].jar (groupId- in front when two names collide)")
 	return steps

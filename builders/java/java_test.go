@@ -106,13 +106,13 @@ func TestGradleMissing(t *testing.T) {
 
 func TestMvnMissing(t *testing.T) {
 	dir := writeProject(t, map[string]string{
-		"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\nartifacts = [\"a:b:1\"]\n",
+		"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\nartifacts = [\"a:b:1\"]\nbuild = \"host\"\n",
 	})
 	cfg := loadConfig(t, dir)
 	t.Setenv("PATH", t.TempDir())
 	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Config: cfg, Stage: t.TempDir(), Work: t.TempDir()}
 	err := (&Builder{Repo: t.TempDir()}).Build(context.Background(), j)
-	want := "mvn (Apache Maven) is not on PATH: layerpack resolves Java dependencies with Maven on the host; install Maven 3.6.3 or later (apt-get install maven)"
+	want := `mvn (Apache Maven) is not on PATH: with build = "host" layerpack resolves Java dependencies with Maven on this machine; install Maven 3.6.3 or later (apt-get install maven), or use build = "auto" or "container" to run Maven in the build image`
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n%v\nwant:\n%s", err, want)
 	}

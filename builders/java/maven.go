@@ -34,9 +34,9 @@ func (b *Builder) mvnPath() (string, error) {
 	if b.Mvn != "" {
 		return b.Mvn, nil
 	}
-	p, err := exec.LookPath("mvn")
+	p, err := b.lookPath("mvn")
 	if err != nil {
-		return "", errors.New("mvn (Apache Maven) is not on PATH: layerpack resolves Java dependencies with Maven on the host; install Maven 3.6.3 or later (apt-get install maven)")
+		return "", errors.New(`mvn (Apache Maven) is not on PATH: with build = "host" layerpack resolves Java dependencies with Maven on this machine; install Maven 3.6.3 or later (apt-get install maven), or use build = "auto" or "container" to run Maven in the build image`)
 	}
 	return p, nil
 }
@@ -44,24 +44,34 @@ func (b *Builder) mvnPath() (string, error) {
 // resolveMaven lists the runtime classpath with Maven, then swaps in the classified
 // jars the classifiers table asks for.
 func (b *Builder) resolveMaven(ctx context.Context, j *builders.Job, s *spec) ([]resolved, error) {
-	mvn, err := b.mvnPath()
-	if err != nil {
-		return nil, err
+	var list func(pom, dir string) ([]resolved, error)
+	if b.mode(j.Layer) == "container" {
+		r, err := b.newCtrRun(j, s)
+		if err != nil {
+			return nil, err
+		}
+		list = func(pom, dir string) ([]resolved, error) { return r.list(ctx, pom, dir) }
+	} else {
+		mvn, err := b.mvnPath()
+		if err != nil {
+			return nil, err
+		}
+		repo, err := b.repoDir(j)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(repo, 0o755); err != nil {
+			return nil, err
+		}
+		// Maven 3.8 does not guard its local repository against two processes
+		// writing the same file: the builds of both architectures take turns.
+		unlock, err := lockFile(repo + ".lock")
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		list = func(pom, dir string) ([]resolved, error) { return b.list(ctx, j, mvn, repo, pom, dir) }
 	}
-	repo, err := b.repoDir(j)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(repo, 0o755); err != nil {
-		return nil, err
-	}
-	// Maven 3.8 does not guard its local repository against two processes writing
-	// the same file: the builds of both architectures take turns.
-	unlock, err := lockFile(repo + ".lock")
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 
 	pom, dir := s.pom, filepath.Dir(s.pom)
 	repos := configRepositories(s.repos)
@@ -80,7 +90,7 @@ func (b *Builder) resolveMaven(ctx context.Context, j *builders.Job, s *spec) ([
 	} else {
 		repos = pomRepositories(s.pom)
 	}
-	deps, err := b.list(ctx, j, mvn, repo, pom, dir)
+	deps, err := list(pom, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +126,7 @@ func (b *Builder) resolveMaven(ctx context.Context, j *builders.Job, s *spec) ([
 	if err := writePom(pom2, "classifiers", swap, repos, true); err != nil {
 		return nil, err
 	}
-	classified, err := b.list(ctx, j, mvn, repo, pom2, j.Work)
+	classified, err := list(pom2, j.Work)
 	if err != nil {
 		return nil, err
 	}
@@ -178,8 +188,16 @@ func memoKey(repo, pom, where string) (string, error) {
 
 func (b *Builder) runList(ctx context.Context, j *builders.Job, mvn, repo, pom, dir string) ([]resolved, error) {
 	outFile := filepath.Join(j.Work, "classpath-"+strings.TrimSuffix(filepath.Base(pom), ".xml")+".txt")
-	args := []string{"-B", "-q", "-N", "--strict-checksums", "-Dstyle.color=never",
-		"-Dmaven.repo.local=" + repo, "-f", pom, Plugin + ":list", "-DoutputFile=" + outFile}
+	args := []string{"-B", "-q", "-N", "--strict-checksums", "-Dstyle.color=never", "-Dmaven.repo.local=" + repo}
+	// The settings Inputs hashed are the ones used, named explicitly: Maven finds
+	// ~/.m2 by the JVM's user.home, which need not be $HOME.
+	if f := b.userSettings(); f != "" {
+		args = append(args, "-s", f)
+	}
+	if f := b.securitySettings(); f != "" {
+		args = append(args, "-Dsettings.security="+f)
+	}
+	args = append(args, "-f", pom, Plugin+":list", "-DoutputFile="+outFile)
 	args = append(args, listFlags...)
 	cmd := exec.CommandContext(ctx, mvn, args...)
 	cmd.Dir = dir
@@ -200,9 +218,15 @@ func (b *Builder) runList(ctx context.Context, j *builders.Job, mvn, repo, pom, 
 		}
 		return nil, mavenError(buf.String(), err)
 	}
-	data, err := os.ReadFile(outFile)
+	return readList(j, outFile, "")
+}
+
+// readList reads the classpath the dependency plugin wrote to file; where says
+// where Maven ran, for errors. Entries that are not jars are logged and left out.
+func readList(j *builders.Job, file, where string) ([]resolved, error) {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("reading the classpath Maven listed: %w", err)
+		return nil, fmt.Errorf("reading the classpath Maven listed%s: %w", where, err)
 	}
 	deps, skipped, err := parseList(string(data))
 	if err != nil {
@@ -288,6 +312,10 @@ func mavenError(out string, runErr error) error {
 	if first == "" {
 		return fmt.Errorf("mvn failed (%v) without an error message; its output ends:%s", runErr, tail(out, 10))
 	}
+	// First: a plugin that cannot be resolved is also "Could not find artifact".
+	if pluginRE.MatchString(first) {
+		return fmt.Errorf("Maven could not get %s, which layerpack runs to list the classpath: check access to Maven Central or to the mirror in ~/.m2/settings.xml (mvn: %s)", Plugin, first)
+	}
 	if m := notFoundRE.FindStringSubmatch(first); m != nil {
 		return fmt.Errorf("artifact %s was not found in the repositories (Maven tried %s first): check its group, artifact and version", m[1], m[2])
 	}
@@ -297,9 +325,6 @@ func mavenError(out string, runErr error) error {
 			ga, rng = m[1][:i], m[1][i+1:]
 		}
 		return fmt.Errorf("no version of %s in the repositories matches %s", ga, rng)
-	}
-	if pluginRE.MatchString(first) {
-		return fmt.Errorf("Maven could not get %s, which layerpack runs to list the classpath: check access to Maven Central or to the mirror in ~/.m2/settings.xml (mvn: %s)", Plugin, first)
 	}
 	return fmt.Errorf("mvn: %s", first)
 }

@@ -16,7 +16,7 @@ const (
 	srcMount  = "/layerpack/src"   // the prepared project (container installs)
 	treeMount = "/layerpack/tree"  // the packages to build and their dependencies (auto)
 	outDir    = "/layerpack/out"   // exported
-	npmrcPath = "/layerpack/npmrc" // the project's .npmrc, as a secret
+	npmrcPath = "/layerpack/npmrc" // the merged npm config (npmConfig), as a secret
 	npmCache  = "/layerpack/npm-cache"
 	nodeInfo  = ".layerpack-node" // in outDir: the image's `node --version`
 	workDir   = "/layerpack/work"
@@ -103,22 +103,36 @@ func stepEnv(extra map[string]string) map[string]string {
 	return env
 }
 
-// secrets gives a step the project's .npmrc (credentials never go through a
-// mount, an environment value or a log) and the variables it refers to.
-func secrets(p *project, work string, getenv func(string) string) ([]engine.Secret, map[string]string, error) {
-	if !p.Npmrc {
-		return nil, nil, nil
+// secrets gives a step the npm configuration of the host (npmConfig: the
+// user's config, the project's .npmrc, npm_config_* registry variables) as one
+// secret userconfig file, and the variables it refers to as secret environment
+// values: credentials never go through a mount, an environment value, the
+// step's definition or a log.
+func (b *Builder) secrets(p *project, shown, work string, logf func(string, ...any)) ([]engine.Secret, map[string]string, error) {
+	c, err := loadNpmConfig(p, shown, b.getenv, b.env())
+	if err != nil || c == nil {
+		return nil, nil, err
+	}
+	// Names only: values can be credentials.
+	logf("npm config from %s, given to the step as a secret", strings.Join(c.Sources, ", "))
+	for _, d := range c.Dropped {
+		logf("npm config: %s from %s left out of the step: %s", strings.TrimPrefix(d.Key, sectionMark), d.From, d.Why)
+	}
+	dir := filepath.Join(work, "secrets")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	// Env names cannot start with a dot: no clash with the variables below.
+	rc := filepath.Join(dir, ".npmrc")
+	if err := os.WriteFile(rc, c.file(), 0o600); err != nil {
+		return nil, nil, err
 	}
 	env := map[string]string{"npm_config_userconfig": npmrcPath}
-	out := []engine.Secret{{ID: "layerpack-npmrc", Source: filepath.Join(p.Dir, ".npmrc"), Target: npmrcPath}}
-	dir := filepath.Join(work, "secrets")
-	for _, name := range p.NpmrcEnv {
-		v := getenv(name)
+	out := []engine.Secret{{ID: "layerpack-npmrc", Source: rc, Target: npmrcPath}}
+	for _, name := range c.Refs {
+		v := b.getenv(name)
 		if v == "" {
 			continue
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, nil, err
 		}
 		f := filepath.Join(dir, name)
 		if err := os.WriteFile(f, []byte(v), 0o600); err != nil {

@@ -40,12 +40,21 @@ const recipe = "node-builder 1"
 
 // Builder installs Node.js dependencies.
 type Builder struct {
-	tools  *tools
-	getenv func(string) string
+	tools   *tools
+	getenv  func(string) string
+	environ func() []string
 }
 
 // New returns the Node.js builder.
-func New() *Builder { return &Builder{tools: newTools(), getenv: os.Getenv} }
+func New() *Builder { return &Builder{tools: newTools(), getenv: os.Getenv, environ: os.Environ} }
+
+// env is the environment whose npm_config_* registry variables steps get.
+func (b *Builder) env() []string {
+	if b.environ == nil {
+		return os.Environ()
+	}
+	return b.environ()
+}
 
 func (*Builder) Name() string                 { return "node" }
 func (*Builder) Applies(l *config.Layer) bool { return l.Node != nil }
@@ -84,7 +93,8 @@ func (b *Builder) NeedsEngine(l *config.Layer, t builders.Target) bool {
 
 // Inputs are the project files an install reads, local dependencies, the host
 // tools' versions and this builder's recipe. .npmrc and the variables it refers
-// to are only ever hashed.
+// to are only ever hashed; the user's npm config and npm_config_* registry
+// variables enter with their credentials masked (npmConfig.keyText).
 func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, error) {
 	n := l.Node
 	p, err := loadProject(n.AbsDir, n.Dir)
@@ -95,12 +105,23 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 	for _, f := range p.sources() {
 		in = append(in, builders.Input{Name: "file:" + f, Path: filepath.Join(p.Dir, filepath.FromSlash(f))})
 	}
-	for _, name := range p.NpmrcEnv {
-		v := "unset"
-		if s := b.getenv(name); s != "" {
-			v = "sha256:" + sha256Hex(s)
+	rc, err := loadNpmConfig(p, n.Dir, b.getenv, b.env())
+	if err != nil {
+		return nil, err
+	}
+	if rc != nil {
+		for _, name := range rc.Refs {
+			v := "unset"
+			if s := b.getenv(name); s != "" {
+				v = "sha256:" + sha256Hex(s)
+			}
+			in = append(in, builders.Input{Name: "env:" + name + " (from .npmrc)", Value: v})
 		}
-		in = append(in, builders.Input{Name: "env:" + name + " (from .npmrc)", Value: v})
+		// The user's and the environment's registry settings, credentials masked
+		// (a lockfile pins what is installed; these say where it comes from).
+		if t := rc.keyText(); t != "" {
+			in = append(in, builders.Input{Name: "npm config (user, environment; credentials masked)", Value: t})
+		}
 	}
 	for _, d := range p.LocalDeps {
 		abs := d
@@ -157,6 +178,14 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		} else {
 			s = append(s, fmt.Sprintf("run the install scripts (node-gyp rebuild, ...) of the packages that need a native build "+
 				"(install scripts that compile, binding.gyp, no prebuilt for %s) in the build container for %s; prebuilt downloads become source builds", tp, t.Arch.Platform()))
+		}
+	}
+	if mode(n) != modeHost {
+		switch rc, err := loadNpmConfig(p, n.Dir, b.getenv, b.env()); {
+		case err != nil:
+			s = append(s, "error: "+err.Error())
+		case rc != nil:
+			s = append(s, rc.describe()...)
 		}
 	}
 	s = append(s, "keep only the built .node/.so files of native builds (drop build/ intermediates, build-tmp-*)",
@@ -364,7 +393,7 @@ func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root
 	if err := os.WriteFile(filepath.Join(sub, buildFile), []byte(script), 0o644); err != nil {
 		return nil, err
 	}
-	secs, env, err := secrets(p, j.Work, b.getenv)
+	secs, env, err := b.secrets(p, j.Layer.Node.Dir, j.Work, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +525,7 @@ func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *proj
 	if err != nil {
 		return "", err
 	}
-	secs, env, err := secrets(p, j.Work, b.getenv)
+	secs, env, err := b.secrets(p, j.Layer.Node.Dir, j.Work, logf)
 	if err != nil {
 		return "", err
 	}

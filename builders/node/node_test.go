@@ -248,12 +248,7 @@ func TestBuildContainerMode(t *testing.T) {
 	}}
 	l := layer(dir, config.Node{Build: "container"}, runtimes(t, "nodejs18.x"))
 	b := New()
-	b.getenv = func(k string) string {
-		if k == "NPM_TOKEN" {
-			return "s3cr3t-token"
-		}
-		return ""
-	}
+	hermetic(b, map[string]string{"NPM_TOKEN": "s3cr3t-token"})
 	if !b.NeedsEngine(l, builders.Target{Arch: lambda.ARM64}) {
 		t.Error("container mode needs the engine")
 	}
@@ -285,7 +280,7 @@ func TestInputsAndStepsHideCredentials(t *testing.T) {
 		".npmrc":            "//registry.example.com/:_authToken=npm_LITERALTOKEN\n//other/:_authToken=${NPM_TOKEN}\n",
 	})
 	b := New()
-	b.getenv = func(k string) string { return map[string]string{"NPM_TOKEN": "envtoken123"}[k] }
+	hermetic(b, map[string]string{"NPM_TOKEN": "envtoken123"})
 	b.tools.lookPath = func(name string) (string, error) { return "/nonexistent/bin/" + name, nil }
 	b.tools.run = func(_ context.Context, name string, _ ...string) (string, error) {
 		return map[string]string{"/nonexistent/bin/npm": "11.2.0", "/nonexistent/bin/node": "v22.1.0"}[name], nil
@@ -316,6 +311,7 @@ func TestInputsAndStepsHideCredentials(t *testing.T) {
 		"npm ci --omit=dev --ignore-scripts --install-links --no-audit --no-fund --no-update-notifier --os=linux --cpu=arm64 --libc=glibc on the host (npm 11.2.0), from app/package-lock.json",
 		"drop packages whose os/cpu/libc exclude linux-arm64-glibc",
 		"run the install scripts (node-gyp rebuild, ...) of the packages that need a native build (install scripts that compile, binding.gyp, no prebuilt for linux-arm64-glibc) in the build container for linux/arm64; prebuilt downloads become source builds",
+		"npm config for build steps (one secret userconfig file) from app/.npmrc: //registry.example.com/:_authToken=***, //other/:_authToken=***",
 		"keep only the built .node/.so files of native builds (drop build/ intermediates, build-tmp-*)",
 		"remove package-manager files (.package-lock.json, .cache, ...) and links that leave the tree",
 		"prune (safe): *.md (not licences), *.map, *.ts (not .d.ts), test/tests/__tests__/example(s)/docs/.github folders",

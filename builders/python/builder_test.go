@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -569,5 +570,90 @@ func TestUVInstaller(t *testing.T) {
 	}
 	if a, b := strings.Join(listTree(t, r.stage), "\n"), strings.Join(listTree(t, rp.stage), "\n"); a != b {
 		t.Errorf("uv and pip trees differ:\nuv:\n%s\npip:\n%s", a, b)
+	}
+}
+
+// The host's pip configuration (pip.conf, PIP_*) reaches container steps: index
+// URLs as pip options, those with credentials only as secret environment values,
+// local find-links folders as mounts. cert = and client-cert = name host files and
+// are not passed (the engine's PIP_CERT points at the mounted host CA bundle).
+func TestHostPipConfigReachesContainer(t *testing.T) {
+	cfg := project(t, "[layer.deps]\ncompatible_runtimes = [\"python3.12\"]\n[layer.deps.python]\nrequirements = \"requirements.txt\"\nbuild = \"container\"\n", "purepkg==1.0\n", false)
+	home := t.TempDir()
+	wheels := filepath.Join(home, ".config", "pip", "wheels")
+	os.MkdirAll(wheels, 0o755)
+	os.WriteFile(filepath.Join(home, ".config", "pip", "pip.conf"), []byte("[global]\n"+
+		"index-url = https://alice:s3cretpw@mirror.example.invalid/simple\n"+
+		"extra-index-url =\n    https://public.example.invalid/simple\n    https://tok3nvalue@private.example.invalid/simple\n"+
+		"find-links = wheels https://bob:l1nkpw@links.example.invalid/wheels\n"+
+		"cert = /host/only/ca.pem\nclient-cert = /host/only/client.pem\n"), 0o644)
+	env := map[string]string{"HOME": home, "XDG_CONFIG_DIRS": filepath.Join(home, "none"), "PIP_CERT": "/host/only/pip-cert.pem"}
+	b := &Builder{Getenv: func(k string) string { return env[k] }, Environ: func() []string {
+		var out []string
+		for k, v := range env {
+			out = append(out, k+"="+v)
+		}
+		return out
+	}}
+	fake := &engine.Fake{Hook: func(_ context.Context, s *engine.Step) error {
+		tree := filepath.Join(s.Dest, "tree")
+		os.MkdirAll(filepath.Join(tree, "purepkg-1.0.dist-info"), 0o755)
+		os.WriteFile(filepath.Join(tree, "purepkg.py"), []byte("X = 1\n"), 0o644)
+		os.WriteFile(filepath.Join(tree, "purepkg-1.0.dist-info/METADATA"), []byte("Metadata-Version: 2.1\nName: purepkg\nVersion: 1.0\n"), 0o644)
+		os.WriteFile(filepath.Join(tree, "purepkg-1.0.dist-info/RECORD"), []byte("purepkg.py,,\npurepkg-1.0.dist-info/METADATA,,\npurepkg-1.0.dist-info/RECORD,,\n"), 0o644)
+		return nil
+	}}
+	r := runBuild(t, b, cfg, lambda.X86_64, fake)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.log)
+	}
+	steps := fake.Steps()
+	if len(steps) != 1 {
+		t.Fatalf("steps: %+v", steps)
+	}
+	s := steps[0]
+	args := s.Env["LP_PIP_ARGS"]
+	for _, want := range []string{"'--extra-index-url' 'https://public.example.invalid/simple'", "'--find-links' '" + ctrFindLinks + "/"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("LP_PIP_ARGS lacks %s: %s", want, args)
+		}
+	}
+	var all []string
+	for k, v := range s.Env {
+		all = append(all, k+"="+v)
+	}
+	for _, m := range s.Mounts {
+		all = append(all, m.Source+" "+m.Target)
+	}
+	for _, bad := range []string{"s3cretpw", "tok3nvalue", "l1nkpw", "/host/only", "PIP_CERT"} {
+		if strings.Contains(strings.Join(all, "\n"), bad) {
+			t.Errorf("the step's definition holds %s:\n%s", bad, strings.Join(all, "\n"))
+		}
+	}
+	mounted := false
+	for _, m := range s.Mounts {
+		mounted = mounted || m.Source == wheels
+	}
+	if !mounted {
+		t.Errorf("find-links folder %s not mounted: %+v", wheels, s.Mounts)
+	}
+	secrets := map[string]string{}
+	for _, sec := range s.Secrets {
+		v, err := os.ReadFile(sec.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[sec.Env] = string(v)
+	}
+	want := map[string]string{
+		"PIP_INDEX_URL":       "https://alice:s3cretpw@mirror.example.invalid/simple",
+		"PIP_EXTRA_INDEX_URL": "https://tok3nvalue@private.example.invalid/simple",
+		"PIP_FIND_LINKS":      "https://bob:l1nkpw@links.example.invalid/wheels",
+	}
+	if !reflect.DeepEqual(secrets, want) {
+		t.Errorf("secrets %v, want %v", secrets, want)
+	}
+	if strings.Contains(r.log, "s3cretpw") || strings.Contains(r.log, "tok3nvalue") || strings.Contains(r.log, "l1nkpw") {
+		t.Errorf("log:\n%s", r.log)
 	}
 }

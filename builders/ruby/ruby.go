@@ -43,6 +43,9 @@ const TestABIEnv = "LAYERPACK_TEST_RUBY_ABI"
 type Builder struct {
 	// Getenv reads TestABIEnv; nil means os.Getenv.
 	Getenv func(string) string
+	// Environ is the host environment Bundler's settings are read from
+	// (BUNDLE_* variables, HOME, BUNDLE_USER_CONFIG...); nil means os.Environ.
+	Environ func() []string
 }
 
 func New() *Builder { return &Builder{} }
@@ -59,6 +62,13 @@ func (b *Builder) getenv(k string) string {
 		return b.Getenv(k)
 	}
 	return os.Getenv(k)
+}
+
+func (b *Builder) environ() []string {
+	if b.Environ != nil {
+		return b.Environ()
+	}
+	return os.Environ()
 }
 
 // project is what the builder reads from the config section and the Gemfile folder.
@@ -173,6 +183,13 @@ func checkLock(path, name string) error {
 	return nil
 }
 
+// Inputs leave out the host's Bundler registry settings (registry.go) on
+// purpose. Credentials never go into a key. Mirrors do not change what is
+// installed: the frozen lockfile pins every gem's name, version and platform,
+// and a gem server cannot serve other bytes under a published version (gems are
+// immutable once pushed), so a mirror is where the same files come from, like a
+// proxy. Keying on it would rebuild every Ruby layer when a user switches
+// mirrors, or make a CI runner behind a mirror miss the cache a laptop filled.
 func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, error) {
 	p, err := load(l, t)
 	if err != nil {
@@ -226,12 +243,34 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 	if len(p.without) > 0 {
 		without = "without " + strings.Join(p.without, ", ")
 	}
-	return []string{
+	steps := []string{
 		"copy " + copied + " into the build container",
 		fmt.Sprintf("check that the build image's Ruby is %s (ABI %s), the version of %s", p.rubyVer, p.abi(), p.runtime),
+	}
+	reg, err := b.hostRegistry(p, fileNamer(l))
+	if err != nil {
+		steps = append(steps, "error: "+err.Error())
+	} else {
+		for _, d := range reg.describe {
+			steps = append(steps, "host Bundler setting, given to bundle install as a build secret: "+d)
+		}
+	}
+	return append(steps,
 		fmt.Sprintf("bundle install from %s, frozen to %s, %s, into %s for linux/%s (platform gems of the target preferred, C extensions compiled)",
 			src, lock, without, p.gemDir(), t.Arch.OCI()),
 		"remove build leftovers: Makefiles, object files, gem_make.out, mkmf.log, cache/, build_info/, doc/; gem executables get #!/usr/bin/env ruby",
+	)
+}
+
+// fileNamer names a file for messages: relative to the config file when it is
+// in the Gemfile's folder (app/.bundle/config), else its path.
+func fileNamer(l *config.Layer) func(string) string {
+	return func(path string) string {
+		r, err := filepath.Rel(filepath.Dir(l.Ruby.AbsGemfile), path)
+		if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return path
+		}
+		return rel(l, path)
 	}
 }
 
@@ -262,6 +301,18 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	if p.vendor != "" {
 		local = "1"
 	}
+	reg, err := b.hostRegistry(p, fileNamer(j.Layer))
+	if err != nil {
+		return err
+	}
+	secret, secretFile, err := reg.writeSecret(filepath.Join(j.Work, "secrets"))
+	if err != nil {
+		return fmt.Errorf("preparing Bundler's settings for the build: %w", err)
+	}
+	if secretFile != "" {
+		// The engine has read it once the step ran; nothing should keep it longer.
+		defer os.Remove(secretFile)
+	}
 	step := &engine.Step{
 		Name:   fmt.Sprintf("%s: bundle install (%s)", j.Layer.Name, j.Target.Arch),
 		Arch:   j.Target.Arch,
@@ -269,14 +320,15 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 		Script: installScript,
 		Dir:    "/",
 		Env: map[string]string{
-			"LAYERPACK_CONTEXT":  contextMount,
-			"LAYERPACK_GEMFILE":  filepath.Base(p.gemfile),
-			"LAYERPACK_GEM_HOME": "/opt/" + p.gemDir(),
-			"LAYERPACK_RUBY_ABI": p.abi(),
-			"LAYERPACK_TEST_ABI": testABI,
-			"LAYERPACK_LOCAL":    local,
-			"LAYERPACK_CLEAN_RB": cleanScript,
-			"BUNDLE_WITHOUT":     strings.Join(p.without, ":"),
+			"LAYERPACK_CONTEXT":   contextMount,
+			"LAYERPACK_GEMFILE":   filepath.Base(p.gemfile),
+			"LAYERPACK_GEM_HOME":  "/opt/" + p.gemDir(),
+			"LAYERPACK_RUBY_ABI":  p.abi(),
+			"LAYERPACK_TEST_ABI":  testABI,
+			"LAYERPACK_LOCAL":     local,
+			"LAYERPACK_CLEAN_RB":  cleanScript,
+			"LAYERPACK_BUNDLE_RB": bundleWrapper,
+			"BUNDLE_WITHOUT":      strings.Join(p.without, ":"),
 		},
 		Mounts:          []engine.Mount{{Source: stageCtx, Target: contextMount}},
 		Output:          "/opt",
@@ -284,8 +336,11 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 		SourceDateEpoch: j.SourceDateEpoch,
 		NoCache:         j.NoCache,
 	}
+	if secret != nil {
+		step.Secrets = []engine.Secret{*secret}
+	}
 	if err := j.Engine.Run(ctx, step); err != nil {
-		return explain(err, p, j.Target, j.Image)
+		return explain(err, p, j.Target, j.Image, reg)
 	}
 	home := filepath.Join(out, filepath.FromSlash(p.gemDir()))
 	if _, err := os.Stat(filepath.Join(home, "specifications")); err != nil {

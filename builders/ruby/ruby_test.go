@@ -211,7 +211,7 @@ func TestBundlerErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p.vendor = c.vendor
 			se := &engine.StepError{Step: "s", Lines: []string{"noise", "LAYERPACK_BUNDLE_FAILED " + strings.ReplaceAll(c.out, "\n", "\t")}}
-			err := explain(se, p, builders.Target{Arch: lambda.ARM64}, "img")
+			err := explain(se, p, builders.Target{Arch: lambda.ARM64}, "img", nil)
 			if err.Error() != c.want {
 				t.Errorf("got:\n%v\nwant:\n%s", err, c.want)
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,12 +20,15 @@ import (
 // are reported on a last line starting with a marker (see explain):
 //
 //	LAYERPACK_ERROR no-ruby | no-bundler | ruby-abi VERSION ABI
+//	LAYERPACK_BUNDLE_CA <the CA bundle Bundler was given, or "none">
 //	LAYERPACK_BUNDLE_FAILED <Bundler's output, lines joined with tabs>
 //
 // GEM_HOME is the layer's folder and GEM_PATH only that folder, so gems of the image
 // never count as installed; BUNDLE_PATH__SYSTEM installs into GEM_HOME itself (not
 // into a vendor/bundle/ruby/X.Y.0 tree); BUNDLE_FROZEN refuses any change to the
-// lockfile. Bundler's own config goes to a scratch folder, never into the layer.
+// lockfile. Bundler's own config goes to a scratch folder, never into the layer,
+// and the image's user config is not read: the host's registry settings come
+// through bundleWrapper (registry.go) only.
 const installScript = `fail() { printf 'LAYERPACK_ERROR %s\n' "$*"; exit 1; }
 command -v ruby >/dev/null 2>&1 || fail no-ruby
 command -v bundle >/dev/null 2>&1 || fail no-bundler
@@ -36,14 +40,15 @@ fi
 work=$(mktemp -d)
 mkdir -p "$work/src" "$LAYERPACK_GEM_HOME"
 cp -R "$LAYERPACK_CONTEXT/." "$work/src/"
-unset BUNDLE_PATH BUNDLE_DEPLOYMENT BUNDLE_WITH BUNDLE_ONLY BUNDLE_CACHE_PATH BUNDLE_BIN RUBYOPT RUBYLIB
+unset BUNDLE_PATH BUNDLE_DEPLOYMENT BUNDLE_WITH BUNDLE_ONLY BUNDLE_CACHE_PATH BUNDLE_BIN BUNDLE_CONFIG BUNDLE_USER_CONFIG RUBYOPT RUBYLIB
 export GEM_HOME="$LAYERPACK_GEM_HOME" GEM_PATH="$LAYERPACK_GEM_HOME"
 export BUNDLE_GEMFILE="$work/src/$LAYERPACK_GEMFILE" BUNDLE_APP_CONFIG="$work/bundle-config" BUNDLE_USER_HOME="$work/bundle-home"
 export BUNDLE_PATH__SYSTEM=true BUNDLE_FROZEN=true BUNDLE_SILENCE_ROOT_WARNING=true BUNDLE_VERSION=system BUNDLE_IGNORE_MESSAGES=true BUNDLE_NO_PRUNE=true
 cd "$work/src"
 if [ "$LAYERPACK_LOCAL" = 1 ]; then set -- --local; else set --; fi
-if ! bundle install "$@" >"$work/bundle.out" 2>&1; then
+if ! ruby -e "$LAYERPACK_BUNDLE_RB" install "$@" >"$work/bundle.out" 2>&1; then
   cat "$work/bundle.out"
+  printf 'LAYERPACK_BUNDLE_CA %s\n' "${BUNDLE_SSL_CA_CERT:-none}"
   printf 'LAYERPACK_BUNDLE_FAILED %s\n' "$(tr '\n' '\t' <"$work/bundle.out")"
   exit 1
 fi
@@ -180,21 +185,89 @@ func removeEmptyDirs(root string) error {
 // explain turns the failure of the install step into an error that says what is
 // wrong in the user's terms, when the step reported it with a marker line.
 // Anything else is returned as it is (the step error carries the output's tail).
-func explain(err error, p *project, t builders.Target, image string) error {
+// No message carries a value of the host's Bundler credentials, even if a tool
+// printed one.
+func explain(err error, p *project, t builders.Target, image string, reg *registry) error {
 	var se *engine.StepError
 	if !errors.As(err, &se) {
 		return err
 	}
+	ca := ""
 	for i := len(se.Lines) - 1; i >= 0; i-- {
 		line := se.Lines[i]
 		if rest, ok := strings.CutPrefix(line, "LAYERPACK_ERROR "); ok {
 			return scriptError(strings.Fields(rest), p, t, image)
 		}
-		if rest, ok := strings.CutPrefix(line, "LAYERPACK_BUNDLE_FAILED "); ok {
-			return bundlerError(strings.Split(rest, "\t"), p, t)
+		if rest, ok := strings.CutPrefix(line, "LAYERPACK_BUNDLE_CA "); ok && ca == "" {
+			ca = rest
 		}
 	}
-	return err
+	for i := len(se.Lines) - 1; i >= 0; i-- {
+		if rest, ok := strings.CutPrefix(se.Lines[i], "LAYERPACK_BUNDLE_FAILED "); ok {
+			lines := strings.Split(reg.scrub(rest), "\t")
+			if e := registryError(lines, ca, reg); e != nil {
+				return e
+			}
+			return bundlerError(lines, p, t)
+		}
+	}
+	if reg == nil || len(reg.secrets) == 0 {
+		return err
+	}
+	scrubbed := *se
+	scrubbed.Lines = make([]string, len(se.Lines))
+	for i, l := range se.Lines {
+		scrubbed.Lines[i] = reg.scrub(l)
+	}
+	return &scrubbed
+}
+
+var (
+	badAuthRE  = regexp.MustCompile(`^Bad username or password for (.+?)\.?$`)
+	needAuthRE = regexp.MustCompile(`^Authentication is required for (.+?)\.?$`)
+	certRE     = regexp.MustCompile(`^Could not verify the SSL certificate for (.+?)\.$`)
+)
+
+// registryError explains a gem server that refused Bundler's credentials, asked
+// for some, or presented a certificate the build did not trust; nil for other
+// failures. ca is what the step's Bundler was given as BUNDLE_SSL_CA_CERT
+// (engine.HostCAPath when the host's CA bundle was given, "none" without one).
+func registryError(lines []string, ca string, reg *registry) error {
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if m := badAuthRE.FindStringSubmatch(l); m != nil {
+			// Bundler names the host, or the URI with the user name.
+			host := m[1]
+			if u, err := url.Parse(host); err == nil && u.Host != "" {
+				host = u.Host
+			}
+			from := "the user information of a mirror URL"
+			if reg != nil {
+				if s, ok := reg.credsFor(m[1]); ok {
+					from = s.from()
+				}
+			}
+			return fmt.Errorf("the gem server %s refused the credentials from %s (HTTP 401, Bundler: \"Bad username or password\"): correct them on the host; layerpack passes them to bundle install as a build secret",
+				host, from)
+		}
+		if m := needAuthRE.FindStringSubmatch(l); m != nil {
+			host, name := m[1], m[1]
+			if u, err := url.Parse(host); err == nil && u.Host != "" {
+				host, name = u.Host, u.Hostname()
+			}
+			return fmt.Errorf("the gem server %s asks for credentials (HTTP 401) and the host's Bundler settings have none for it: set %s=USER:PASSWORD in the environment, or run `bundle config set --global %s USER:PASSWORD`; layerpack passes them to bundle install as a build secret",
+				host, bundlerKey(strings.ToLower(name)), name)
+		}
+		if m := certRE.FindStringSubmatch(l); m != nil {
+			if ca != engine.HostCAPath {
+				return fmt.Errorf("bundle install could not verify the TLS certificate of %s: the build container was not given the host's CA bundle (--no-trust-host-ca, or [buildkit] trust_host_ca = false); allow it when the host reaches the gem server through a private CA or a TLS-intercepting proxy",
+					m[1])
+			}
+			return fmt.Errorf("bundle install could not verify the TLS certificate of %s, even with the host's CA bundle (%s in the container; on the host $SSL_CERT_FILE, else %s): add the CA that signed the server's certificate to that bundle",
+				m[1], ca, engine.DefaultHostCABundle)
+		}
+	}
+	return nil
 }
 
 func samImage(p *project, t builders.Target) string {

@@ -44,12 +44,12 @@ func (c *buildCmd) Run(e *env) error {
 		out = c.Out
 	}
 	mode := progressMode(c.Progress, e)
-	eng, err := c.openEngine(e, cfg, dir, mode)
+	events := newEvents(mode, e.stderr, len(items))
+	eng, err := c.openEngine(e, cfg, dir, mode, events.engineOut())
 	if err != nil {
 		return usageError{err}
 	}
 	defer eng.Close()
-	events := newEvents(mode, e.stderr, len(items))
 	results, err := build.Run(e.ctx, build.Options{
 		Config: cfg, Items: items, OutDir: out, Jobs: c.Jobs, NoCache: c.NoCache,
 		Cache: cch, Engine: eng, Epoch: epoch, Events: events, Log: events.log(),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
@@ -30,7 +31,8 @@ func (f *engineFlags) trustHostCA(cfg *config.File) bool {
 }
 
 // openEngine prepares the engine; it dials nothing until a step needs it.
-func (f *engineFlags) openEngine(e *env, cfg *config.File, cacheDir, progress string) (*engine.BuildKit, error) {
+// Progress goes to out.
+func (f *engineFlags) openEngine(e *env, cfg *config.File, cacheDir, progress string, out io.Writer) (*engine.BuildKit, error) {
 	addr := f.BuildkitAddr
 	if addr == "" {
 		addr = cfg.BuildKit.Addr
@@ -47,7 +49,7 @@ func (f *engineFlags) openEngine(e *env, cfg *config.File, cacheDir, progress st
 		ArchAddr:    cfg.BuildKit.ArchAddr,
 		CacheDir:    cacheDir,
 		Progress:    progress,
-		Out:         e.stderr,
+		Out:         out,
 		CacheFrom:   f.CacheFrom,
 		CacheTo:     f.CacheTo,
 		TrustHostCA: f.trustHostCA(cfg),
@@ -59,7 +61,7 @@ func (f *engineFlags) openEngine(e *env, cfg *config.File, cacheDir, progress st
 func (f *engineFlags) describeStepEnv(e *env, cfg *config.File) []string {
 	var out []string
 	if f.trustHostCA(cfg) {
-		out = append(out, "host CA bundle mounted read-only (trust_host_ca)")
+		out = append(out, engine.DescribeHostCA(engine.HostCABundle(e.getenv))...)
 	}
 	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy"} {
 		if v := e.getenv(k); v != "" {

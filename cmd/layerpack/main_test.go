@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			// Each script gets its own cache; builds must not depend on the user's.
 			e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))
 			e.Setenv("LAYERPACK_CACHE_DIR", "")
-			for _, k := range []string{"LAYERPACK_TEST_BUILDKIT", "LAYERPACK_TEST_ROOTFS_X86_64", "LAYERPACK_TEST_ROOTFS_ARM64", "CI", "PATH"} {
+			for _, k := range []string{"LAYERPACK_TEST_BUILDKIT", "LAYERPACK_TEST_ROOTFS_X86_64", "LAYERPACK_TEST_ROOTFS_ARM64", "LAYERPACK_TEST_ROOTFS_JAVA_X86_64", "CI", "PATH"} {
 				e.Setenv(k, os.Getenv(k))
 			}
 			e.Setenv("SOURCE_DATE_EPOCH", "")
@@ -55,6 +56,14 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			switch cond {
 			case "buildkit":
 				return haveBuildKit(t), nil
+			case "javaimage":
+				// The Java build image (a JDK and Maven) exists for amd64 only: Java
+				// steps run as the machine's own architecture.
+				ok := runtime.GOARCH == "amd64" && os.Getenv("LAYERPACK_TEST_ROOTFS_JAVA_X86_64") != ""
+				if !ok && runtime.GOARCH == "amd64" && os.Getenv("CI") != "" {
+					t.Fatal("CI is set but LAYERPACK_TEST_ROOTFS_JAVA_X86_64 is not: run `eval \"$(scripts/testenv.sh env)\"` after `scripts/testenv.sh setup`")
+				}
+				return ok, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

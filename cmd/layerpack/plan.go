@@ -32,7 +32,7 @@ func (c *planCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	eng, err := c.openEngine(e, cfg, "", "quiet")
+	eng, err := c.openEngine(e, cfg, "", "quiet", e.stderr)
 	if err != nil {
 		return usageError{err}
 	}

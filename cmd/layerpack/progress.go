@@ -116,6 +116,40 @@ func (ev *events) Done(r *build.Result) {
 	}
 }
 
+// engineOut is where the BuildKit progress display writes. On a terminal it clears
+// the live status line before each write: the display redraws its region by moving
+// the cursor up from the line after it, which is where the status line sits, so
+// both share the screen. It stays an *os.File underneath because progressui's tty
+// mode needs a console.
+func (ev *events) engineOut() io.Writer {
+	f, ok := ev.w.(*os.File)
+	if ev.mode != "tty" || !ok {
+		return ev.w
+	}
+	return ttyFile{File: f, ev: ev}
+}
+
+type ttyFile struct {
+	*os.File
+	ev *events
+}
+
+func (t ttyFile) Write(p []byte) (int, error) {
+	t.ev.mu.Lock()
+	defer t.ev.mu.Unlock()
+	t.ev.clearLine()
+	return t.File.Write(p)
+}
+
+// clearLine blanks the live status line and leaves the cursor at its start.
+// Callers hold ev.mu.
+func (ev *events) clearLine() {
+	if ev.width > 0 {
+		fmt.Fprintf(ev.w, "\r%*s\r", ev.width, "")
+		ev.width = 0
+	}
+}
+
 // line rewrites the live status line.
 func (ev *events) line(s string) {
 	pad := ev.width - len(s)
@@ -135,8 +169,7 @@ func (ev *events) json(v any) {
 func (ev *events) finish() {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	if ev.mode == "tty" && ev.width > 0 {
-		fmt.Fprintf(ev.w, "\r%*s\r", ev.width, "")
-		ev.width = 0
+	if ev.mode == "tty" {
+		ev.clearLine()
 	}
 }

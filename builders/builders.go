@@ -36,6 +36,14 @@ type Builder interface {
 	Build(ctx context.Context, j *Job) error
 }
 
+// StepArcher is implemented by builders whose container steps may run as another
+// architecture than the target's: jars, say, do not depend on the CPU that
+// resolved them, so that step runs natively instead of under QEMU. plan uses it to
+// describe the right endpoint.
+type StepArcher interface {
+	StepArch(l *config.Layer, t Target) lambda.Arch
+}
+
 // Job is one builder run for one layer and one target.
 type Job struct {
 	Layer  *config.Layer

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/build"
 	"github.com/layerpack/layerpack/builders"
-	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/plan"
 )
@@ -52,7 +50,7 @@ func TestMode(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := loadConfig(t, writeProject(t, map[string]string{
+			cfg := loadConfig(t, lambdatest.WriteProject(t, map[string]string{
 				"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\n" + c.section + "\n",
 				"build.gradle":   "",
 			}))
@@ -96,7 +94,7 @@ func containerProject(t *testing.T, section string, files map[string]string) (di
 	for k, v := range files {
 		all[k] = v
 	}
-	dir = writeProject(t, all)
+	dir = lambdatest.WriteProject(t, all)
 	home = filepath.Join(dir, "home")
 	t.Setenv("HOME", home)
 	return dir, home
@@ -408,34 +406,23 @@ func TestContainerScriptOnHost(t *testing.T) {
 		"classifiers = { \"dev.layerpack.test:lp-native\" = \"{arch}\" }\n"
 	sums := map[string][]string{}
 	for _, mode := range []string{"host", "container"} {
-		dir := writeProject(t, map[string]string{
+		dir := lambdatest.WriteProject(t, map[string]string{
 			"layerpack.toml": cfgText + "build = \"" + mode + "\"\n",
 			"app/pom.xml":    layerPom(t, repo),
 		})
 		forget(t)
-		cfg := loadConfig(t, dir)
-		b := &Builder{Repo: sharedRepo}
-		items, err := plan.Make(cfg, nil, nil, []builders.Builder{b})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cch, err := cache.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
 		fake := &engine.Fake{Exec: true}
 		defer fake.Close()
 		start := time.Now()
-		res, err := build.Run(context.Background(), build.Options{
-			Config: cfg, Items: items, OutDir: filepath.Join(dir, "dist"), NoCache: true,
-			Cache: cch, Engine: fake, Epoch: time.Unix(315532800, 0), Log: io.Discard,
-		})
+		res, _, err := lambdatest.Build(t, dir, &Builder{Repo: sharedRepo}, nil, fake, lambdatest.BuildOptions{OutDir: filepath.Join(dir, "dist")})
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
 		t.Logf("%s mode, both architectures: %s", mode, time.Since(start).Round(time.Millisecond))
-		for _, r := range res {
-			sums[mode] = append(sums[mode], string(r.Item.Target.Arch)+" "+r.CodeSha256)
+		for _, a := range lambda.Arches {
+			if r := res[a]; r != nil {
+				sums[mode] = append(sums[mode], string(a)+" "+r.CodeSha256)
+			}
 		}
 		if n := len(fake.Steps()); (mode == "host") != (n == 0) {
 			t.Errorf("%s mode ran %d container steps", mode, n)

@@ -57,6 +57,15 @@ func New() *Builder { return &Builder{} }
 func (*Builder) Name() string                 { return "java" }
 func (*Builder) Applies(l *config.Layer) bool { return l.Java != nil }
 
+// StepArch is the architecture Maven's container step runs as: this machine's
+// (see stepImage), whatever the target.
+func (b *Builder) StepArch(_ *config.Layer, t builders.Target) lambda.Arch {
+	if a, ok := hostArch(); ok {
+		return a
+	}
+	return t.Arch
+}
+
 // NeedsEngine is true when Maven runs in the build image (see mode).
 func (b *Builder) NeedsEngine(l *config.Layer, _ builders.Target) bool {
 	return b.mode(l) == "container"

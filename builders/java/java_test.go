@@ -19,30 +19,12 @@ import (
 
 	"github.com/layerpack/layerpack/build"
 	"github.com/layerpack/layerpack/builders"
-	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
-	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
-	"github.com/layerpack/layerpack/plan"
 )
 
 var fixtures = filepath.Join("..", "..", "testdata", "java")
-
-func writeProject(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 func loadConfig(t *testing.T, dir string) *config.File {
 	t.Helper()
@@ -80,7 +62,7 @@ func TestConfigErrors(t *testing.T) {
 			for k, v := range c.files {
 				files[k] = v
 			}
-			cfg := loadConfig(t, writeProject(t, files))
+			cfg := loadConfig(t, lambdatest.WriteProject(t, files))
 			_, err := New().Inputs(cfg.Layers[0], target(cfg, lambda.X86_64))
 			if err == nil || err.Error() != c.want {
 				t.Errorf("error:\n%v\nwant:\n%s", err, c.want)
@@ -90,7 +72,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestGradleMissing(t *testing.T) {
-	dir := writeProject(t, map[string]string{
+	dir := lambdatest.WriteProject(t, map[string]string{
 		"layerpack.toml":   "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\ngradle = \"app/build.gradle\"\n",
 		"app/build.gradle": "plugins { id 'java' }\n",
 	})
@@ -105,7 +87,7 @@ func TestGradleMissing(t *testing.T) {
 }
 
 func TestMvnMissing(t *testing.T) {
-	dir := writeProject(t, map[string]string{
+	dir := lambdatest.WriteProject(t, map[string]string{
 		"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\nartifacts = [\"a:b:1\"]\nbuild = \"host\"\n",
 	})
 	cfg := loadConfig(t, dir)
@@ -119,7 +101,7 @@ func TestMvnMissing(t *testing.T) {
 }
 
 func TestStepsAndInputs(t *testing.T) {
-	dir := writeProject(t, map[string]string{
+	dir := lambdatest.WriteProject(t, map[string]string{
 		"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\n" +
 			"artifacts = [\"io.netty:netty-transport-native-epoll:4.1.100.Final\", \"com.example:tool:2.0:all\"]\n" +
 			"repositories = [\"file:///srv/m2\", \"https://repo.example.com/maven\"]\n" +
@@ -150,7 +132,7 @@ func TestStepsAndInputs(t *testing.T) {
 }
 
 func TestPomChain(t *testing.T) {
-	dir := writeProject(t, map[string]string{
+	dir := lambdatest.WriteProject(t, map[string]string{
 		"pom.xml":          "<project><modelVersion>4.0.0</modelVersion></project>",
 		"mid/pom.xml":      "<project><parent><groupId>a</groupId><artifactId>root</artifactId><version>1</version></parent></project>",
 		"mid/app/pom.xml":  "<project><parent><relativePath>../pom.xml</relativePath></parent></project>",
@@ -336,23 +318,13 @@ func forget(t *testing.T) {
 	}
 }
 
-// buildZips runs the whole pipeline (builder, zip, verify) with a fresh zip cache.
-func buildZips(t *testing.T, dir string, arches ...lambda.Arch) ([]*build.Result, error) {
+// buildZips runs the whole pipeline (builder, zip, verify) with a fresh zip cache,
+// into dir/dist, on the host only.
+func buildZips(t *testing.T, dir string, arches ...lambda.Arch) (map[lambda.Arch]*build.Result, error) {
 	t.Helper()
 	forget(t)
-	cfg := loadConfig(t, dir)
-	items, err := plan.Make(cfg, nil, arches, []builders.Builder{&Builder{Repo: sharedRepo}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cch, err := cache.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return build.Run(context.Background(), build.Options{
-		Config: cfg, Items: items, OutDir: filepath.Join(dir, "dist"), NoCache: true,
-		Cache: cch, Engine: &engine.Fake{}, Epoch: time.Unix(315532800, 0), Log: io.Discard,
-	})
+	res, _, err := lambdatest.Build(t, dir, &Builder{Repo: sharedRepo}, arches, nil, lambdatest.BuildOptions{OutDir: filepath.Join(dir, "dist")})
+	return res, err
 }
 
 func layerPom(t *testing.T, repo string) string {
@@ -394,7 +366,7 @@ func zipNames(t *testing.T, path string) map[string][]byte {
 func TestMavenPom(t *testing.T) {
 	needMaven(t)
 	repo, mainClasses := testRepo(t)
-	dir := writeProject(t, map[string]string{
+	dir := lambdatest.WriteProject(t, map[string]string{
 		"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\npom = \"app/pom.xml\"\n" +
 			"classifiers = { \"dev.layerpack.test:lp-native\" = \"{arch}\" }\n",
 		"app/pom.xml": layerPom(t, repo),
@@ -406,7 +378,8 @@ func TestMavenPom(t *testing.T) {
 	}
 	t.Logf("both architectures: %s", time.Since(start).Round(time.Millisecond))
 	g := filepath.Join(repo, "dev", "layerpack", "test")
-	for _, r := range res {
+	for _, a := range lambda.Arches {
+		r := res[a]
 		cls := ClassifierArch(r.Item.Target.Arch)
 		files := zipNames(t, r.Path)
 		want := map[string]string{
@@ -451,8 +424,8 @@ func TestMavenPom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again[0].CodeSha256 != res[0].CodeSha256 {
-		t.Errorf("two builds differ: %s and %s", res[0].CodeSha256, again[0].CodeSha256)
+	if again[lambda.X86_64].CodeSha256 != res[lambda.X86_64].CodeSha256 {
+		t.Errorf("two builds differ: %s and %s", res[lambda.X86_64].CodeSha256, again[lambda.X86_64].CodeSha256)
 	}
 }
 
@@ -460,7 +433,7 @@ func TestMavenPom(t *testing.T) {
 func TestWrongClassifier(t *testing.T) {
 	needMaven(t)
 	repo, _ := testRepo(t)
-	dir := writeProject(t, map[string]string{
+	dir := lambdatest.WriteProject(t, map[string]string{
 		"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\n" +
 			"artifacts = [\"dev.layerpack.test:lp-native:1.0\"]\nrepositories = [\"file://" + repo + "\"]\n" +
 			"classifiers = { \"dev.layerpack.test:lp-native\" = \"aarch_64\" }\n",
@@ -488,7 +461,7 @@ func TestMavenErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := writeProject(t, map[string]string{
+			dir := lambdatest.WriteProject(t, map[string]string{
 				"layerpack.toml": "[layer.jl]\ncompatible_runtimes = [\"java21\"]\n[layer.jl.java]\n" +
 					"repositories = [\"file://" + repo + "\"]\nartifacts = [" + c.artifacts + "]\n",
 			})
@@ -504,7 +477,7 @@ func TestMavenErrors(t *testing.T) {
 // compiled against the layer.
 func TestMavenCentral(t *testing.T) {
 	needMaven(t)
-	dir := writeProject(t, map[string]string{
+	dir := lambdatest.WriteProject(t, map[string]string{
 		"layerpack.toml": "[layer.jackson]\ncompatible_runtimes = [\"java21\"]\narchitectures = [\"x86_64\"]\n[layer.jackson.java]\n" +
 			"artifacts = [\"com.fasterxml.jackson.core:jackson-databind:2.17.2\"]\n",
 		"src/J.java": "public class J { public static void main(String[] a) throws Exception {\n" +
@@ -515,7 +488,7 @@ func TestMavenCentral(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for n := range zipNames(t, res[0].Path) {
+	for n := range zipNames(t, res[lambda.X86_64].Path) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -524,7 +497,7 @@ func TestMavenCentral(t *testing.T) {
 		t.Errorf("zip has %q, want %q", names, want)
 	}
 	lib := t.TempDir()
-	if err := lambdatest.Unzip(res[0].Path, lib); err != nil {
+	if err := lambdatest.Unzip(res[lambda.X86_64].Path, lib); err != nil {
 		t.Fatal(err)
 	}
 	cp := filepath.Join(lib, "java", "lib", "*")

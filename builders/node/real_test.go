@@ -13,17 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/layerpack/layerpack/build"
-	"github.com/layerpack/layerpack/builders"
-	"github.com/layerpack/layerpack/cache"
-	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
-	"github.com/layerpack/layerpack/plan"
 )
 
 // realBuild builds every item of the config in dir with the real pipeline
@@ -31,35 +26,15 @@ import (
 // zips by architecture.
 func realBuild(t *testing.T, env lambdatest.Env, dir string) map[lambda.Arch]*build.Result {
 	t.Helper()
-	cfg, err := config.Load(filepath.Join(dir, "layerpack.toml"))
+	out, log, err := lambdatest.Build(t, dir, New(), nil, env.Engine(t), lambdatest.BuildOptions{Timeout: 20 * time.Minute})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("build: %v\n%s", err, log)
 	}
-	items, err := plan.Make(cfg, nil, nil, []builders.Builder{New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cch, err := cache.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log strings.Builder
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	results, err := build.Run(ctx, build.Options{
-		Config: cfg, Items: items, OutDir: t.TempDir(), Cache: cch, Engine: env.Engine(t),
-		Epoch: time.Unix(315532800, 0), NoCache: true, Log: &syncWriter{w: &log},
-	})
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, log.String())
-	}
-	t.Logf("build log:\n%s", log.String())
-	out := map[lambda.Arch]*build.Result{}
-	for _, r := range results {
+	t.Logf("build log:\n%s", log)
+	for _, r := range out {
 		for _, w := range r.Warnings {
 			t.Errorf("%s: warning from the layer checks: %s", r.Item.File, w.Message)
 		}
-		out[r.Item.Target.Arch] = r
 	}
 	return out
 }
@@ -85,18 +60,6 @@ func images(t *testing.T, env lambdatest.Env) string {
 		}
 	}
 	return dir
-}
-
-// syncWriter serialises writes: builds of both architectures log at once.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // zipNames lists a zip's entries.

@@ -274,6 +274,11 @@ gemfile = "app/Gemfile"
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
+		// The lockfile says BUNDLED WITH 2.3.15, the image has 2.3.7: the image's
+		// Bundler must not fetch the other one into the layer (BUNDLER_VERSION).
+		if strings.Contains(out, "lockfile was generated with") {
+			t.Errorf("Bundler tried to switch to the lockfile's version:\n%s", out)
+		}
 		gems, rejected := srv.take()
 		wantGems := []string{"lp_plat-2.0.0-aarch64-linux.gem", "lp_plat-2.0.0-x86_64-linux.gem", "lp_pure-1.2.0.gem", "lp_pure-1.2.0.gem"}
 		if !slices.Equal(gems, wantGems) || rejected != 0 {

@@ -17,12 +17,10 @@ import (
 
 	"github.com/layerpack/layerpack/build"
 	"github.com/layerpack/layerpack/builders"
-	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
-	"github.com/layerpack/layerpack/plan"
 )
 
 var fixtures = filepath.Join("..", "..", "testdata", "ruby")
@@ -30,21 +28,7 @@ var fixtures = filepath.Join("..", "..", "testdata", "ruby")
 // writeProject writes files into a temp folder and loads its layerpack.toml.
 func writeProject(t *testing.T, files map[string]string) *config.File {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := config.Load(filepath.Join(dir, "layerpack.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return loadConfig(t, filepath.Join(lambdatest.WriteProject(t, files), "layerpack.toml"))
 }
 
 func target(cfg *config.File, a lambda.Arch) builders.Target {
@@ -538,35 +522,6 @@ func checkClean(t *testing.T, zipPath string) {
 	}
 }
 
-// buildZips runs the whole pipeline (builder, zip, verify) with a fresh cache.
-// Items get the test image of their architecture.
-func buildZips(t *testing.T, dir string, eng engine.Engine, b *Builder, arches []lambda.Arch, env *lambdatest.Env) []*build.Result {
-	t.Helper()
-	cfg, err := config.Load(filepath.Join(dir, "layerpack.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	items, err := plan.Make(cfg, nil, arches, []builders.Builder{b})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range items {
-		items[i].Image = env.Image(items[i].Target.Arch)
-	}
-	cch, err := cache.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := build.Run(context.Background(), build.Options{
-		Config: cfg, Items: items, OutDir: t.TempDir(), Jobs: 2, NoCache: true,
-		Cache: cch, Engine: eng, Epoch: time.Unix(315532800, 0), Log: os.Stderr,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
 // The real thing: gems installed by the Ruby of the Debian test image in BuildKit,
 // for both architectures (arm64 under QEMU), then loaded from the unzipped layer at
 // /opt with Lambda's GEM_PATH. The Debian image has Ruby 3.1, which no Lambda
@@ -576,15 +531,25 @@ func TestBuildKit(t *testing.T) {
 	dir := app(t, simpleToml, &env)
 	eng := env.Engine(t)
 	b := &Builder{Getenv: knob("3.1.0")}
+	// The whole pipeline (builder, zip, verify) with a fresh cache; items get the
+	// test image of their architecture.
+	buildZips := func(arches ...lambda.Arch) map[lambda.Arch]*build.Result {
+		t.Helper()
+		res, _, err := lambdatest.Build(t, dir, b, arches, eng, lambdatest.BuildOptions{Image: env.Image, Log: os.Stderr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
 
 	start := time.Now()
-	res := buildZips(t, dir, eng, b, lambda.Arches, &env)
+	res := buildZips(lambda.Arches...)
 	t.Logf("both architectures: %s", time.Since(start).Round(time.Millisecond))
 	script := `export GEM_PATH=/opt/ruby/gems/3.3.0 RUBYLIB=/opt/ruby/lib
 ruby -e 'require "lp_native"; require "lp_plat"; puts LpNative.describe, LpPlat::BUILT_FOR
 begin; require "lp_devonly"; puts "lp_devonly is in the layer"; rescue LoadError; end'`
-	for _, r := range res {
-		a := r.Item.Target.Arch
+	for _, a := range lambda.Arches {
+		r := res[a]
 		checkClean(t, r.Path)
 		out := env.Run(t, a, r.Path, script, nil)
 		want := "hello, " + a.GNU() + " (5)\n" + a.GNU() + "-linux\n"
@@ -596,9 +561,9 @@ begin; require "lp_devonly"; puts "lp_devonly is in the layer"; rescue LoadError
 	// Determinism: a second build from clean caches (BuildKit's too: NoCache) gives
 	// the same bytes.
 	start = time.Now()
-	again := buildZips(t, dir, eng, b, []lambda.Arch{lambda.X86_64}, &env)
+	again := buildZips(lambda.X86_64)[lambda.X86_64]
 	t.Logf("x86_64 again: %s", time.Since(start).Round(time.Millisecond))
-	if again[0].CodeSha256 != res[0].CodeSha256 {
-		t.Errorf("two builds differ: %s and %s", res[0].CodeSha256, again[0].CodeSha256)
+	if again.CodeSha256 != res[lambda.X86_64].CodeSha256 {
+		t.Errorf("two builds differ: %s and %s", res[lambda.X86_64].CodeSha256, again.CodeSha256)
 	}
 }

@@ -26,14 +26,18 @@ import (
 // GEM_HOME is the layer's folder and GEM_PATH only that folder, so gems of the image
 // never count as installed; BUNDLE_PATH__SYSTEM installs into GEM_HOME itself (not
 // into a vendor/bundle/ruby/X.Y.0 tree); BUNDLE_FROZEN refuses any change to the
-// lockfile. Bundler's own config goes to a scratch folder, never into the layer,
+// lockfile. BUNDLER_VERSION is the image's Bundler: without it, Bundler 2.3 (which
+// ignores BUNDLE_VERSION=system) installs the lockfile's BUNDLED WITH version into
+// GEM_HOME, the layer, and restarts with it. Bundler's own config goes to a scratch
+// folder, never into the layer,
 // and the image's user config is not read: the host's registry settings come
 // through bundleWrapper (registry.go) only.
 const installScript = `fail() { printf 'LAYERPACK_ERROR %s\n' "$*"; exit 1; }
 command -v ruby >/dev/null 2>&1 || fail no-ruby
 command -v bundle >/dev/null 2>&1 || fail no-bundler
 set -- $(ruby -e 'print RUBY_VERSION, " ", RbConfig::CONFIG["ruby_version"], " ", Gem::Platform.local')
-echo "layerpack: Ruby $1 (ABI $2, platform $3), $(bundle --version)"
+bv=$(bundle --version) && bv=${bv##* }
+echo "layerpack: Ruby $1 (ABI $2, platform $3), Bundler $bv"
 if [ "$2" != "$LAYERPACK_RUBY_ABI" ] && [ "$2" != "$LAYERPACK_TEST_ABI" ]; then
   fail ruby-abi "$1" "$2"
 fi
@@ -43,6 +47,7 @@ cp -R "$LAYERPACK_CONTEXT/." "$work/src/"
 unset BUNDLE_PATH BUNDLE_DEPLOYMENT BUNDLE_WITH BUNDLE_ONLY BUNDLE_CACHE_PATH BUNDLE_BIN BUNDLE_CONFIG BUNDLE_USER_CONFIG RUBYOPT RUBYLIB
 export GEM_HOME="$LAYERPACK_GEM_HOME" GEM_PATH="$LAYERPACK_GEM_HOME"
 export BUNDLE_GEMFILE="$work/src/$LAYERPACK_GEMFILE" BUNDLE_APP_CONFIG="$work/bundle-config" BUNDLE_USER_HOME="$work/bundle-home"
+export BUNDLER_VERSION="$bv"
 export BUNDLE_PATH__SYSTEM=true BUNDLE_FROZEN=true BUNDLE_SILENCE_ROOT_WARNING=true BUNDLE_VERSION=system BUNDLE_IGNORE_MESSAGES=true BUNDLE_NO_PRUNE=true
 cd "$work/src"
 if [ "$LAYERPACK_LOCAL" = 1 ]; then set -- --local; else set --; fi

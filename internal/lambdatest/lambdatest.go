@@ -1,7 +1,8 @@
 // Package lambdatest runs code against a built layer the way Lambda would: the zip
 // unpacked at /opt in a root filesystem of the layer's architecture (under QEMU for a
 // foreign one), with Lambda's PATH and LD_LIBRARY_PATH. Tests use it to prove a layer
-// loads, not just that it was written.
+// loads, not just that it was written. Build runs the real pipeline that writes the
+// layer, for the builders' tests.
 package lambdatest
 
 import (

@@ -223,7 +223,11 @@ func Key(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) (strin
 	if it.Image != "" {
 		lines = append(lines, "image "+it.Image)
 		if it.NeedsEngine() {
-			digest, err := o.Engine.ImageDigest(ctx, it.Image, it.Target.Arch)
+			arch := it.StepArch
+			if arch == "" { // an Item made by hand
+				arch = it.Target.Arch
+			}
+			digest, err := o.Engine.ImageDigest(ctx, it.Image, arch)
 			if err != nil {
 				return "", fmt.Errorf("resolving build image %s: %w", it.Image, err)
 			}
@@ -247,7 +251,7 @@ func produce(ctx context.Context, o *Options, it *plan.Item, key string, r *Resu
 	for _, b := range it.Builders {
 		j := &builders.Job{
 			Layer: it.Layer, Target: it.Target, Config: o.Config, Stage: stage,
-			Work: filepath.Join(work, b.Name()), Engine: o.Engine, Image: it.Image,
+			Work: filepath.Join(work, b.Name()), Engine: o.Engine, Image: it.Image, StepArch: it.StepArch,
 			SourceDateEpoch: o.Epoch.Unix(), NoCache: o.NoCache, Log: o.Log, CacheDir: o.Cache.Dir,
 		}
 		if err := os.Mkdir(j.Work, 0o755); err != nil {

@@ -58,6 +58,10 @@ type Job struct {
 	Engine engine.Engine
 	// Image is the build image resolved for this layer and architecture.
 	Image string
+	// StepArch is the architecture Image was chosen for and steps run as: the
+	// target's, or this machine's for a StepArcher's native steps; empty in jobs
+	// made by hand (tests), which means the target's.
+	StepArch lambda.Arch
 	// SourceDateEpoch is the zip timestamp, also given to container steps.
 	SourceDateEpoch int64
 	NoCache         bool

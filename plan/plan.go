@@ -21,6 +21,10 @@ type Item struct {
 	Builders []builders.Builder
 	// Image is the build image for container steps; empty for a layer of files.
 	Image string
+	// StepArch is the architecture container steps run as: Target.Arch, unless
+	// the builder that needs the engine runs its steps natively
+	// (builders.StepArcher); Image is the one configured for StepArch.
+	StepArch lambda.Arch
 	// File is the zip's name in the output folder: <layer>-<arch>.zip.
 	File string
 }
@@ -75,11 +79,12 @@ func Make(cfg *config.File, names []string, arches []lambda.Arch, all []builders
 				Builders: bs,
 				File:     l.Name + "-" + string(a) + ".zip",
 			}
+			it.StepArch = stepArch(&it)
 			if it.NeedsEngine() || usesImage(bs) {
-				ref := engine.ImageFor(cfg.Images, l.Image, l.CompatibleRuntimes, a)
+				ref := engine.ImageFor(cfg.Images, l.Image, l.CompatibleRuntimes, it.StepArch)
 				img, err := engine.ParseImage(ref, cfg.Dir)
 				if err != nil {
-					return nil, fmt.Errorf("layer %s (%s): %w", l.Name, a, err)
+					return nil, fmt.Errorf("layer %s (%s): %w", l.Name, it.StepArch, err)
 				}
 				// BuildKit keeps a synced folder by its path: resolving symlinks lets
 				// every project that links the same image share one copy.
@@ -101,6 +106,16 @@ func Make(cfg *config.File, names []string, arches []lambda.Arch, all []builders
 		return nil, fmt.Errorf("nothing to build for %s in %s", joinArches(arches), cfg.Path)
 	}
 	return items, nil
+}
+
+// stepArch is the architecture the item's container steps run as.
+func stepArch(it *Item) lambda.Arch {
+	for _, b := range it.Builders {
+		if sa, ok := b.(builders.StepArcher); ok && b.NeedsEngine(it.Layer, it.Target) {
+			return sa.StepArch(it.Layer, it.Target)
+		}
+	}
+	return it.Target.Arch
 }
 
 // usesImage reports whether a builder may run container steps for some inputs (a

@@ -80,3 +80,35 @@ func TestMakeSelection(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// nativeSteps wraps a builder whose container steps run as x86_64 whatever the
+// target (as Java's Maven step does on an x86_64 machine).
+type nativeSteps struct{ builders.Builder }
+
+func (nativeSteps) StepArch(*config.Layer, builders.Target) lambda.Arch { return lambda.X86_64 }
+
+// The image of an item whose steps run natively is the one configured for the
+// step's architecture, not the target's: it is what the cache key must hash.
+func TestMakeStepArch(t *testing.T) {
+	cfg := load(t, src)
+	os.MkdirAll(filepath.Join(cfg.Dir, "images", "x86_64"), 0o755)
+	items, err := Make(cfg, []string{"b"}, nil, []builders.Builder{nativeSteps{native.New()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := items[0]
+	if it.Target.Arch != lambda.ARM64 || it.StepArch != lambda.X86_64 {
+		t.Fatalf("target %s, step arch %s: want arm64 built by x86_64 steps", it.Target.Arch, it.StepArch)
+	}
+	if want := "rootfs://" + filepath.Join(cfg.Dir, "images", "x86_64"); it.Image != want {
+		t.Errorf("image = %q, want %q (the step architecture's)", it.Image, want)
+	}
+
+	items, err = Make(cfg, []string{"b"}, nil, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if items[0].StepArch != lambda.ARM64 {
+		t.Errorf("step arch = %s, want the target's, arm64", items[0].StepArch)
+	}
+}

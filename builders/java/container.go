@@ -146,11 +146,15 @@ func hostArch() (lambda.Arch, bool) {
 	return "", false
 }
 
-// stepImage is the build image for this machine's architecture, chosen the way
-// the plan chooses the target's (engine.ImageFor), and the architecture to run it
-// as. On another kind of machine, or without the config file, the target's own
-// image and architecture (emulated) are used.
+// stepImage is the build image for this machine's architecture and the
+// architecture to run it as. The plan resolves both (Job.StepArch, through
+// StepArch); a job made by hand (tests) gets them here the same way
+// (engine.ImageFor). On another kind of machine, or without the config file, the
+// target's own image and architecture (emulated) are used.
 func stepImage(j *builders.Job) (string, lambda.Arch, error) {
+	if j.StepArch != "" { // plan resolved it (plan.Item.StepArch)
+		return j.Image, j.StepArch, nil
+	}
 	a, ok := hostArch()
 	if !ok || a == j.Target.Arch || j.Config == nil {
 		return j.Image, j.Target.Arch, nil

@@ -4,10 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-
-	"github.com/layerpack/layerpack/builders"
-	"github.com/layerpack/layerpack/lambda"
-	"github.com/layerpack/layerpack/plan"
 )
 
 type planCmd struct {
@@ -51,7 +47,7 @@ func (c *planCmd) Run(e *env) error {
 			Steps: []string{}, Inputs: []string{},
 		}
 		if it.Image != "" {
-			p.Endpoint = eng.Describe(stepArch(&it))
+			p.Endpoint = eng.Describe(it.StepArch)
 			p.StepEnv = c.describeStepEnv(e, cfg)
 		}
 		for _, b := range it.Builders {
@@ -98,15 +94,4 @@ func (c *planCmd) Run(e *env) error {
 		}
 	}
 	return nil
-}
-
-// stepArch is the architecture the item's container steps run as: the target's,
-// unless a builder that needs the engine runs its steps natively (builders.StepArcher).
-func stepArch(it *plan.Item) lambda.Arch {
-	for _, b := range it.Builders {
-		if sa, ok := b.(builders.StepArcher); ok && b.NeedsEngine(it.Layer, it.Target) {
-			return sa.StepArch(it.Layer, it.Target)
-		}
-	}
-	return it.Target.Arch
 }

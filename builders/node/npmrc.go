@@ -7,9 +7,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/layerpack/layerpack/internal/redact"
 )
 
 // npmConfig is the npm configuration a build step gets, as one userconfig file
@@ -377,11 +378,8 @@ func (e npmEntry) masked() string {
 	case "ca", "cert":
 		return e.Key + "=(PEM)"
 	}
-	return e.Key + "=" + userinfoRe.ReplaceAllString(e.Value, "${1}***@")
+	return e.Key + "=" + redact.URLs(e.Value)
 }
-
-// userinfoRe finds the user info of URLs (https://user:password@host/).
-var userinfoRe = regexp.MustCompile(`(://)[^/@\s]+@`)
 
 // describe lists the settings (masked) and the left-out keys, for plan.
 func (c *npmConfig) describe() []string {

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/layerpack/layerpack/internal/redact"
 )
 
 // hostTools is what the host offers for the fast path.
@@ -550,20 +552,11 @@ func newMaskWriter(w io.Writer, secrets []string) *maskWriter {
 	if w == nil {
 		w = io.Discard
 	}
-	var s []string
-	for _, x := range secrets {
-		if len(x) >= 3 {
-			s = append(s, x)
-		}
-	}
-	return &maskWriter{w: w, secrets: s}
+	return &maskWriter{w: w, secrets: secrets}
 }
 
 func (m *maskWriter) mask(s string) string {
-	for _, x := range m.secrets {
-		s = strings.ReplaceAll(s, x, "***")
-	}
-	return Mask(s)
+	return redact.URLs(redact.Values(s, m.secrets))
 }
 
 func (m *maskWriter) Write(p []byte) (int, error) {

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -67,10 +66,6 @@ func urlSecrets(raw string) []string {
 	return out
 }
 
-var userinfoRe = regexp.MustCompile(`(://)[^/@\s]+@`)
-
-// Mask replaces the user info of every URL in s with "***".
-func Mask(s string) string { return userinfoRe.ReplaceAllString(s, "${1}***@") }
 
 // hostPipConfig is what the host's pip would read besides its command line.
 type hostPipConfig struct {

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/layerpack/layerpack/internal/redact"
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/lambda"
@@ -121,14 +122,14 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 			}
 		}
 	}
-	in = append(in, builders.Input{Name: "index", Value: Mask(strings.Join(idx.Args(), " "))})
+	in = append(in, builders.Input{Name: "index", Value: redact.URLs(strings.Join(idx.Args(), " "))})
 	conf := readHostPipConfig(b.getenv, b.environ())
 	for _, f := range conf.Files {
 		in = append(in, builders.Input{Name: "pip.conf:" + f, Path: f})
 	}
 	var env []string
 	for _, k := range sortedKeys(conf.Env) {
-		env = append(env, k+"="+Mask(conf.Env[k]))
+		env = append(env, k+"="+redact.URLs(conf.Env[k]))
 	}
 	if len(env) > 0 {
 		in = append(in, builders.Input{Name: "env:PIP_*", Value: strings.Join(env, "\n")})
@@ -198,7 +199,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		}
 	}
 	if idx := b.index(p, src); len(idx.Args()) > 0 {
-		s = append(s, "package index: "+Mask(strings.Join(idx.Args(), " ")))
+		s = append(s, "package index: "+redact.URLs(strings.Join(idx.Args(), " ")))
 	}
 	if len(p.ExcludePackages) > 0 {
 		s = append(s, "leave out "+strings.Join(p.ExcludePackages, ", ")+" and the dependencies only they need")

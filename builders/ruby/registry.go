@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/layerpack/layerpack/internal/redact"
 	"github.com/layerpack/layerpack/engine"
 )
 
@@ -423,7 +424,6 @@ func resolveRegistry(c *bundlerConfig, sources []string) *registry {
 				strings.TrimSuffix(settingName(k), "/"), s.from()))
 		}
 	}
-	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 	return r
 }
 
@@ -447,12 +447,7 @@ func (r *registry) scrub(s string) string {
 	if r == nil {
 		return s
 	}
-	for _, v := range r.secrets {
-		if len(v) >= 3 {
-			s = strings.ReplaceAll(s, v, "***")
-		}
-	}
-	return s
+	return redact.Values(s, r.secrets)
 }
 
 // lockSources are the rubygems sources (remote: lines of GEM sections) of a lockfile.

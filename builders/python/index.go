@@ -66,7 +66,6 @@ func urlSecrets(raw string) []string {
 	return out
 }
 
-
 // hostPipConfig is what the host's pip would read besides its command line.
 type hostPipConfig struct {
 	Files []string // pip.conf files that exist, in pip's order

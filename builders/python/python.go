@@ -30,9 +30,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/layerpack/layerpack/internal/redact"
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/internal/redact"
 	"github.com/layerpack/layerpack/lambda"
 )
 

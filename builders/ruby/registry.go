@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/layerpack/layerpack/internal/redact"
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/redact"
 )
 
 // Bundler's registry settings on the host: gem source mirrors and per-host

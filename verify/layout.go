@@ -191,14 +191,7 @@ func (c *checker) whereRuntimesLook() string {
 
 // pythonImports is "python3.12 imports Python code from python/ or python/lib/python3.12/site-packages/".
 func (c *checker) pythonImports() string {
-	folders := []string{"python/"}
-	var ids []string
-	for _, rt := range c.opt.Runtimes {
-		if rt.Language == lambda.Python {
-			ids = append(ids, rt.ID)
-			folders = append(folders, lambda.SitePackages(rt.Version)+"/")
-		}
-	}
+	ids, folders := c.pythonFolders()
 	verb := "imports"
 	if len(ids) > 1 {
 		verb = "import"
@@ -208,19 +201,24 @@ func (c *checker) pythonImports() string {
 
 // pythonSearch is "python3.12 does not search (python/ or python/lib/python3.12/site-packages/)".
 func (c *checker) pythonSearch() string {
-	folders := []string{"python/"}
-	var ids []string
+	ids, folders := c.pythonFolders()
+	verb := "does"
+	if len(ids) > 1 {
+		verb = "do"
+	}
+	return joinOr(ids) + " " + verb + " not search (" + joinOr(folders) + ")"
+}
+
+// pythonFolders are the layer's Python runtimes and the folders they import from.
+func (c *checker) pythonFolders() (ids, folders []string) {
+	folders = []string{"python/"}
 	for _, rt := range c.opt.Runtimes {
 		if rt.Language == lambda.Python {
 			ids = append(ids, rt.ID)
 			folders = append(folders, lambda.SitePackages(rt.Version)+"/")
 		}
 	}
-	verb := "does"
-	if len(ids) > 1 {
-		verb = "do"
-	}
-	return joinOr(ids) + " " + verb + " not search (" + joinOr(folders) + ")"
+	return ids, folders
 }
 
 // pythonNames is "Python 3.12" or "Python 3.11 and 3.12".

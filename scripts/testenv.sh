@@ -662,6 +662,7 @@ cmd_setup() {
 		phase "daemon stop" stop_daemon
 	fi
 	phase "daemon start" start_daemon
+	run_parts setup
 	log "timings:"
 	printf '  %s\n' "${TIMINGS[@]}" >&2
 	log "setup done in $(elapsed "$t0")s; use: eval \"\$($0 env)\""
@@ -679,6 +680,26 @@ cmd_stop() {
 	need_root stop
 	take_lock
 	phase "daemon stop" stop_daemon
+}
+
+# Extra services and tools (an AWS API emulator, a registry, workflow linters) live
+# in scripts/testenv.d/NAME.sh, one file each, so they stay small and apart. Each
+# file defines setup_NAME (install, idempotent, cached under $CACHE/NAME) and
+# env_NAME (print export lines for what exists). They are sourced, not executed.
+PARTS_DIR=$REPO_ROOT/scripts/testenv.d
+run_parts() {
+	local f name
+	for f in "$PARTS_DIR"/*.sh; do
+		[[ -e $f ]] || continue
+		name=$(basename "$f" .sh)
+		# shellcheck source=/dev/null
+		source "$f"
+		if [[ $1 == setup ]]; then
+			phase "$name" "setup_$name"
+		else
+			"env_$name"
+		fi
+	done
 }
 
 # Only what exists, so tests can skip cleanly when a part is missing.
@@ -704,6 +725,7 @@ cmd_env() {
 		# shellcheck disable=SC2016
 		printf 'case ":$PATH:" in *:%q:*) ;; *) export PATH=%q":$PATH" ;; esac\n' "$BIN" "$BIN"
 	fi
+	run_parts env
 }
 
 usage() {

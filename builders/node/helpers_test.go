@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/layerpack/layerpack/internal/testneed"
 )
 
 // writeFiles writes files (slash paths -> content) under dir. A content of
@@ -83,14 +85,7 @@ func minimalSO() string {
 // needTool skips the test when a host program is missing, unless CI is set.
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is not on PATH", name)
-		}
-		t.Skipf("%s is not on PATH", name)
-	}
-	return p
+	return testneed.Tool(t, name)
 }
 
 // run runs a command in dir and fails the test on error.

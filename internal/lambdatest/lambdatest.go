@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 )
 
@@ -37,10 +38,7 @@ func Need(t testing.TB) Env {
 	t.Helper()
 	e, ok := FromEnv()
 	if !ok {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but LAYERPACK_TEST_BUILDKIT / LAYERPACK_TEST_ROOTFS_* are not (run scripts/testenv.sh setup, then eval \"$(scripts/testenv.sh env)\")")
-		}
-		t.Skip("needs a BuildKit daemon and test images: run scripts/testenv.sh setup, then eval \"$(scripts/testenv.sh env)\"")
+		testneed.Missing(t, "LAYERPACK_TEST_BUILDKIT / LAYERPACK_TEST_ROOTFS_* (a BuildKit daemon and test images) are not set")
 	}
 	return e
 }

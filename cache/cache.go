@@ -6,12 +6,13 @@ package cache
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/layerpack/layerpack/internal/atomicfile"
 )
 
 // Cache is a folder of built zips.
@@ -75,7 +76,7 @@ func (c *Cache) Get(key string) (*Entry, string, bool) {
 // Put stores a copy of zipFile under key. The zip goes in first and the entry last,
 // so a crash between the two leaves an orphan zip, never an entry without its zip.
 func (c *Cache) Put(e *Entry, zipFile string) error {
-	if err := LinkOrCopy(zipFile, c.zipPath(e.Key)); err != nil {
+	if err := atomicfile.LinkOrCopy(zipFile, c.zipPath(e.Key)); err != nil {
 		return fmt.Errorf("caching %s: %w", filepath.Base(zipFile), err)
 	}
 	st, err := os.Stat(c.zipPath(e.Key))
@@ -87,12 +88,21 @@ func (c *Cache) Put(e *Entry, zipFile string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(c.metaPath(e.Key), b, 0o644)
+	return atomicfile.WriteFile(c.metaPath(e.Key), b, 0o644)
 }
 
 // TempDir makes a scratch folder inside the cache, on the same file system as it.
 func (c *Cache) TempDir(pattern string) (string, error) {
-	return os.MkdirTemp(filepath.Join(c.Dir, "tmp"), pattern)
+	return atomicfile.MkdirTemp(filepath.Join(c.Dir, "tmp"), pattern)
+}
+
+// Sweep removes scratch folders and temp files that killed runs left in the cache.
+func (c *Cache) Sweep() []string {
+	removed := atomicfile.Sweep(filepath.Join(c.Dir, "tmp"), func(n string) bool { return strings.HasPrefix(n, "build-") })
+	legacy := func(n string) bool { return strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") }
+	removed = append(removed, atomicfile.Sweep(filepath.Join(c.Dir, "zips"), legacy)...)
+	removed = append(removed, atomicfile.Sweep(c.Dir, legacy)...)
+	return removed
 }
 
 // Lock takes an exclusive lock named key, waiting for other processes that hold it.
@@ -110,68 +120,3 @@ func (c *Cache) Lock(key string) (unlock func(), err error) {
 		f.Close()
 	}, nil
 }
-
-// LinkOrCopy makes dst the same content as src, atomically: a hard link when both are
-// on one file system (no bytes copied), else a copy.
-func LinkOrCopy(src, dst string) error {
-	tmp := filepath.Join(filepath.Dir(dst), fmt.Sprintf(".%s.link-%d", filepath.Base(dst), os.Getpid()))
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err == nil {
-		if err := os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		return nil
-	}
-	return CopyFile(src, dst)
-}
-
-// WriteFileAtomic writes data to a temp file beside path, syncs it and renames it.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeAtomic(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// CopyFile copies src to dst atomically.
-func CopyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return writeAtomic(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
-}
-
-func writeAtomic(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = fill(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// ErrMiss is returned by lookups that find nothing.
-var ErrMiss = errors.New("cache miss")

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"github.com/layerpack/layerpack/internal/atomicfile"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -55,7 +57,7 @@ func (h *Hasher) Save() error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(h.path, b, 0o644)
+	return atomicfile.WriteFile(h.path, b, 0o644)
 }
 
 // Path hashes a file or a folder tree. For a tree, the hash covers every relative

@@ -5,6 +5,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -55,13 +58,17 @@ type Layer struct {
 	Architectures      []lambda.Arch    // optional, overrides defaults
 	Include            []string         // optional doublestar globs over paths in the layer
 	Exclude            []string         // optional, applied after Include
-	Image              string           // optional build image for this layer
-	Files              []Files          // optional
-	Native             *Native          // optional [layer.NAME.native]
-	Python             *Python          // optional [layer.NAME.python]
-	Node               *Node            // optional [layer.NAME.node]
-	Ruby               *Ruby            // optional [layer.NAME.ruby]
-	Java               *Java            // optional [layer.NAME.java]
+	// AllowSecrets are doublestar globs of paths that look like credentials but are
+	// meant to ship (a test fixture key, say); optional. Left out of the cache key's
+	// JSON when empty, so adding the key did not change every layer's key.
+	AllowSecrets []string `json:",omitempty"`
+	Image        string   // optional build image for this layer
+	Files        []Files  // optional
+	Native       *Native  // optional [layer.NAME.native]
+	Python       *Python  // optional [layer.NAME.python]
+	Node         *Node    // optional [layer.NAME.node]
+	Ruby         *Ruby    // optional [layer.NAME.ruby]
+	Java         *Java    // optional [layer.NAME.java]
 }
 
 // Files is one [[layer.NAME.files]] entry.
@@ -88,7 +95,7 @@ type Native struct {
 
 // Load reads and validates a config file.
 func Load(path string) (*File, error) {
-	src, err := os.ReadFile(path)
+	src, err := readConfig(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, Errors{{File: path, Msg: "config file not found (create one, see layerpack.toml.example, or pass -c FILE)"}}
@@ -100,6 +107,47 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	return Parse(path, filepath.Dir(abs), src)
+}
+
+// MaxFileSize bounds a config file: a real one is a few kilobytes, and a device
+// like /dev/zero passed as -c must end in an error, not in running out of memory.
+const MaxFileSize = 4 << 20
+
+// readConfig reads a regular file of at most MaxFileSize bytes. A FIFO or a device
+// is refused before it is opened, so `-c FIFO` cannot hang.
+func readConfig(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("is a folder, not a config file (pass -c FILE)")
+	}
+	if !st.Mode().IsRegular() {
+		kind := "a special file"
+		switch t := st.Mode().Type(); {
+		case t&fs.ModeNamedPipe != 0:
+			kind = "a named pipe (FIFO)"
+		case t&fs.ModeDevice != 0:
+			kind = "a device"
+		case t&fs.ModeSocket != 0:
+			kind = "a socket"
+		}
+		return nil, fmt.Errorf("is %s, not a regular file; pass a TOML file with -c", kind)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("is larger than %d bytes; a layerpack config is a small TOML file", MaxFileSize)
+	}
+	return b, nil
 }
 
 // Parse decodes src as the file at path whose folder is dir.
@@ -118,7 +166,7 @@ func Parse(path, dir string, src []byte) (*File, error) {
 	validate(w, f)
 	if len(w.errs) > 0 {
 		w.errs.sort()
-		return nil, w.errs
+		return nil, w.errs.capped()
 	}
 	return f, nil
 }

@@ -123,7 +123,7 @@ func TestErrors(t *testing.T) {
 		{"unknown top key", "colour = 1\n[layer.a]\n" + ok,
 			[]string{`l.toml:1: colour: unknown key (known keys: defaults, images, buildkit, layer)`}},
 		{"unknown layer key", "[layer.a]\nruntime = \"x\"\n" + ok,
-			[]string{`l.toml:2: layer.a.runtime: unknown key (known keys: description, license_info, compatible_runtimes, architectures, include, exclude, image, files, native, python, node, ruby, java)`}},
+			[]string{`l.toml:2: layer.a.runtime: unknown key (known keys: description, license_info, compatible_runtimes, architectures, include, exclude, allow_secrets, image, files, native, python, node, ruby, java)`}},
 		{"wrong type", "[layer.a]\ndescription = 5\n" + ok,
 			[]string{`l.toml:2: layer.a.description: must be a string, not an integer`}},
 		{"wrong element type", "[layer.a]\ncompatible_runtimes = [\"python3.12\", 3]\n[[layer.a.files]]\nsrc = \"scripts\"\n",

@@ -53,7 +53,7 @@ func decodeFile(w *walker, root *table, f *File) {
 }
 
 var layerKeys = []string{"description", "license_info", "compatible_runtimes", "architectures",
-	"include", "exclude", "image", "files", "native", "python", "node", "ruby", "java"}
+	"include", "exclude", "allow_secrets", "image", "files", "native", "python", "node", "ruby", "java"}
 
 func decodeLayer(w *walker, t *table, name string) *Layer {
 	l := &Layer{Name: name}
@@ -66,6 +66,7 @@ func decodeLayer(w *walker, t *table, name string) *Layer {
 	}
 	t.strs("include", &l.Include)
 	t.strs("exclude", &l.Exclude)
+	t.strs("allow_secrets", &l.AllowSecrets)
 	t.str("image", &l.Image)
 	for _, ft := range t.tables("files") {
 		var fc Files

@@ -57,3 +57,15 @@ func (es Errors) sort() {
 		return a.Key < b.Key
 	})
 }
+
+// MaxErrors is how many errors are reported one by one; the rest are counted, so a
+// file of a million unknown keys prints a screenful, not a million lines.
+const MaxErrors = 50
+
+func (es Errors) capped() Errors {
+	if len(es) <= MaxErrors {
+		return es
+	}
+	more := &Error{File: es[0].File, Msg: fmt.Sprintf("and %d more errors", len(es)-MaxErrors)}
+	return append(es[:MaxErrors:MaxErrors], more)
+}

@@ -92,6 +92,11 @@ func validateLayer(w *walker, f *File, l *Layer) {
 			w.errorf(fmt.Sprintf("%s.exclude[%d]", key, i), "bad glob pattern %q", p)
 		}
 	}
+	for i, p := range l.AllowSecrets {
+		if !doublestar.ValidatePattern(p) {
+			w.errorf(fmt.Sprintf("%s.allow_secrets[%d]", key, i), "bad glob pattern %q", p)
+		}
+	}
 	for i := range l.Files {
 		validateFiles(w, f, fmt.Sprintf("%s.files[%d]", key, i), &l.Files[i])
 	}

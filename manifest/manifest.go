@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"os"
 
-	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/internal/atomicfile"
 )
 
 // FileName is the manifest's name inside the output folder.
@@ -55,7 +55,7 @@ func (m *Manifest) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return cache.WriteFileAtomic(path, b, 0o644)
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
 // Read loads a manifest.

@@ -3,12 +3,13 @@
 package files
 
 import (
-	"github.com/layerpack/layerpack/internal/fsutil"
-
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,7 +30,13 @@ func (Builder) NeedsEngine(*config.Layer, builders.Target) bool { return false }
 func (Builder) Inputs(l *config.Layer, _ builders.Target) ([]builders.Input, error) {
 	var in []builders.Input
 	for i, f := range l.Files {
-		in = append(in, builders.Input{Name: fmt.Sprintf("files[%d]:%s", i, f.Src), Path: f.AbsSrc})
+		// What is packaged is what the hash covers: a src that is a symlink is
+		// followed, as Build follows it (hashing the link would miss edits).
+		p := f.AbsSrc
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		in = append(in, builders.Input{Name: fmt.Sprintf("files[%d]:%s", i, f.Src), Path: p})
 	}
 	return in, nil
 }
@@ -51,6 +58,11 @@ func (Builder) Steps(l *config.Layer, _ builders.Target) []string {
 }
 
 func (Builder) Build(ctx context.Context, j *builders.Job) error {
+	w, err := newWriter(j.Stage, j.Layer.Name)
+	if err != nil {
+		return err
+	}
+	defer w.root.Close()
 	for i, f := range j.Layer.Files {
 		var mode fs.FileMode
 		if f.Mode != "" {
@@ -60,33 +72,79 @@ func (Builder) Build(ctx context.Context, j *builders.Job) error {
 			}
 			mode = fs.FileMode(m)
 		}
-		dest := filepath.Join(j.Stage, filepath.FromSlash(f.Dest))
-		if err := Copy(ctx, f.AbsSrc, dest, mode); err != nil {
+		w.entry, w.src = i, f.Src
+		if err := w.copy(ctx, f.AbsSrc, path.Clean("./"+filepath.ToSlash(f.Dest)), mode); err != nil {
 			return fmt.Errorf("layer.%s.files[%d] (%s): %w", j.Layer.Name, i, f.Src, err)
 		}
 	}
 	return nil
 }
 
-// Copy copies src into the folder dest: a folder's content goes into dest, a file goes
-// to dest/<name>. Symlinks are kept when they point inside src and refused otherwise,
-// since a layer cannot carry a link to something outside it. When mode is not zero it
-// is forced on every regular file.
+// Copy copies src into the folder dest (created if needed), as one [[files]] entry
+// does: a folder's content goes into dest, a file goes to dest/<name>.
 func Copy(ctx context.Context, src, dest string, mode fs.FileMode) error {
-	st, err := os.Stat(src)
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	w, err := newWriter(dest, "")
 	if err != nil {
+		return err
+	}
+	defer w.root.Close()
+	return w.copy(ctx, src, ".", mode)
+}
+
+// writer puts files into the staged tree. Every write goes through an os.Root of
+// the stage and refuses to pass through a symlink, so no crafted tree can make a
+// write land outside the stage (or, through a staged link, anywhere else in it);
+// and nothing staged is ever opened for writing: a path that exists is replaced,
+// never truncated, because it may be a hard link to the user's own file.
+type writer struct {
+	root  *os.Root
+	dir   string
+	layer string
+	// owner records which [[files]] entry wrote each path: two entries writing one
+	// path is an error naming both, not a silent overwrite.
+	owner map[string]owned
+	entry int
+	src   string
+}
+
+type owned struct {
+	entry int
+	src   string
+}
+
+func newWriter(stage, layer string) (*writer, error) {
+	r, err := os.OpenRoot(stage)
+	if err != nil {
+		return nil, err
+	}
+	return &writer{root: r, dir: stage, layer: layer, owner: map[string]owned{}}, nil
+}
+
+// copy copies src (a file or a folder) to the slash path dest inside the stage.
+// A top-level src that is a symlink is followed: naming it was the user's choice,
+// and a file keeps the link's name.
+func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) error {
+	real, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	if err := w.mkdirs(dest); err != nil {
 		return err
 	}
 	if !st.IsDir() {
-		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return err
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file, folder or symlink", src)
 		}
-		return copyFile(src, filepath.Join(dest, filepath.Base(src)), st.Mode(), mode)
+		return w.file(real, path.Join(dest, filepath.Base(src)), st.Mode(), mode)
 	}
-	root, err := filepath.EvalSymlinks(src)
-	if err != nil {
-		return err
-	}
+	root := real
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -95,40 +153,130 @@ func Copy(ctx context.Context, src, dest string, mode fs.FileMode) error {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		target := filepath.Join(dest, rel)
+		target := path.Join(dest, filepath.ToSlash(rel))
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
 		switch {
 		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
+			return w.mkdirs(target)
 		case info.Mode()&fs.ModeSymlink != 0:
 			link, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
-			resolved := link
-			if !filepath.IsAbs(link) {
-				resolved = filepath.Join(filepath.Dir(p), link)
+			if ok, via := insideTree(root, p, link); !ok {
+				return fmt.Errorf("%s is a symlink to %s, outside %s%s", rel, link, src, via)
 			}
-			if r, err := filepath.Rel(root, resolved); filepath.IsAbs(link) || err != nil || r == ".." || strings.HasPrefix(r, "../") {
-				return fmt.Errorf("%s is a symlink to %s, outside %s", rel, link, src)
-			}
-			return os.Symlink(link, target)
+			return w.symlink(link, target)
 		case info.Mode().IsRegular():
-			return copyFile(p, target, info.Mode(), mode)
+			return w.file(p, target, info.Mode(), mode)
 		}
 		return fmt.Errorf("%s is not a regular file, folder or symlink", rel)
 	})
 }
 
-func copyFile(src, dst string, have, force fs.FileMode) error {
-	// A hard link costs nothing for large trees. It is safe because the staged tree
-	// is only read from here on (files is the last builder) and the zip never
-	// depends on the link's mtime or owner; a forced mode needs a real copy.
+// insideTree reports whether the link at p resolves inside root: lexically, and,
+// when its target exists, through every link of the chain (a link to "../../.."
+// that a second link walks through is caught here, not only by the lexical check).
+// via says how it escaped when that was not lexically.
+func insideTree(root, p, link string) (ok bool, via string) {
+	within := func(q string) bool {
+		r, err := filepath.Rel(root, q)
+		return err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator))
+	}
+	if filepath.IsAbs(link) || !within(filepath.Join(filepath.Dir(p), link)) {
+		return false, ""
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil && !within(real) {
+		return false, " (through other links it resolves to " + real + ")"
+	}
+	return true, ""
+}
+
+// mkdirs makes the folder dest and its parents, refusing to go through a symlink
+// or a file.
+func (w *writer) mkdirs(dest string) error {
+	if dest == "." || dest == "" {
+		return nil
+	}
+	cur := ""
+	for _, part := range strings.Split(dest, "/") {
+		cur = path.Join(cur, part)
+		st, err := w.root.Lstat(cur)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := w.root.Mkdir(cur, 0o755); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case st.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s in the layer is a symlink%s; refusing to write through it", cur, w.by(cur))
+		case !st.IsDir():
+			return fmt.Errorf("%s in the layer is a file%s, not a folder", cur, w.by(cur))
+		}
+	}
+	return nil
+}
+
+// by names the entry that wrote a staged path, for messages.
+func (w *writer) by(rel string) string {
+	if o, ok := w.owner[rel]; ok && w.layer != "" {
+		return fmt.Sprintf(" (written by layer.%s.files[%d] (%s))", w.layer, o.entry, o.src)
+	}
+	return ""
+}
+
+// claim checks that rel may be written by the current entry and clears the way:
+// a path an earlier [[files]] entry wrote is an error naming both entries; a file
+// or link another builder staged is replaced (a [[files]] entry overlays builder
+// output, by unlinking it: never by writing through it).
+func (w *writer) claim(rel string) error {
+	if err := w.mkdirs(path.Dir(rel)); err != nil {
+		return err
+	}
+	if o, ok := w.owner[rel]; ok {
+		if w.layer == "" {
+			return fmt.Errorf("%s is written twice", rel)
+		}
+		return fmt.Errorf("%s is also written by layer.%s.files[%d] (%s); two entries may not write one path (change a dest, or exclude the file from one source)",
+			rel, w.layer, o.entry, o.src)
+	}
+	st, err := w.root.Lstat(rel)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case st.IsDir():
+		return fmt.Errorf("%s in the layer is a folder; a file cannot replace it", rel)
+	default:
+		if err := w.root.Remove(rel); err != nil {
+			return err
+		}
+	}
+	w.owner[rel] = owned{w.entry, w.src}
+	return nil
+}
+
+func (w *writer) symlink(link, rel string) error {
+	if err := w.claim(rel); err != nil {
+		return err
+	}
+	return w.root.Symlink(link, rel)
+}
+
+// file stages the regular file src at rel. Without a forced mode it is a hard
+// link (no bytes copied; safe because the staged tree is only read from here on
+// and no path is ever opened for writing); a forced mode needs a real copy, so the
+// user's file keeps its own.
+func (w *writer) file(src, rel string, have, force fs.FileMode) error {
+	if err := w.claim(rel); err != nil {
+		return err
+	}
 	if force == 0 {
-		if err := os.Link(src, dst); err == nil {
+		if err := os.Link(src, filepath.Join(w.dir, filepath.FromSlash(rel))); err == nil {
 			return nil
 		}
 	}
@@ -136,5 +284,22 @@ func copyFile(src, dst string, have, force fs.FileMode) error {
 	if force != 0 {
 		perm = force
 	}
-	return fsutil.CopyFile(src, dst, perm)
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := w.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm|0o200)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Chmod(perm); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/internal/lambdatest"
@@ -320,7 +320,7 @@ func forget(t *testing.T) {
 
 // buildZips runs the whole pipeline (builder, zip, verify) with a fresh zip cache,
 // into dir/dist, on the host only.
-func buildZips(t *testing.T, dir string, arches ...lambda.Arch) (map[lambda.Arch]*build.Result, error) {
+func buildZips(t *testing.T, dir string, arches ...lambda.Arch) (map[lambda.Arch]*pipeline.Result, error) {
 	t.Helper()
 	forget(t)
 	res, _, err := lambdatest.Build(t, dir, &Builder{Repo: sharedRepo}, arches, nil, lambdatest.BuildOptions{OutDir: filepath.Join(dir, "dist")})

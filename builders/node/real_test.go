@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
 )
@@ -24,7 +24,7 @@ import (
 // realBuild builds every item of the config in dir with the real pipeline
 // (builders, zip, the automatic layer checks) and a fresh cache; it returns the
 // zips by architecture.
-func realBuild(t *testing.T, env lambdatest.Env, dir string) map[lambda.Arch]*build.Result {
+func realBuild(t *testing.T, env lambdatest.Env, dir string) map[lambda.Arch]*pipeline.Result {
 	t.Helper()
 	out, log, err := lambdatest.Build(t, dir, New(), nil, env.Engine(t), lambdatest.BuildOptions{Timeout: 20 * time.Minute})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
@@ -23,7 +23,7 @@ import (
 // realBuild runs the real pipeline (builder, zip, the automatic layer checks) on
 // the config in dir with a fresh layerpack cache and pip cache; eng nil lets no
 // container step run.
-func realBuild(t *testing.T, eng engine.Engine, dir string, arches ...lambda.Arch) (map[lambda.Arch]*build.Result, string, error) {
+func realBuild(t *testing.T, eng engine.Engine, dir string, arches ...lambda.Arch) (map[lambda.Arch]*pipeline.Result, string, error) {
 	t.Helper()
 	t.Setenv("PIP_CACHE_DIR", t.TempDir())
 	return lambdatest.Build(t, dir, New(), arches, eng, lambdatest.BuildOptions{Timeout: 20 * time.Minute})

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
@@ -533,7 +533,7 @@ func TestBuildKit(t *testing.T) {
 	b := &Builder{Getenv: knob("3.1.0")}
 	// The whole pipeline (builder, zip, verify) with a fresh cache; items get the
 	// test image of their architecture.
-	buildZips := func(arches ...lambda.Arch) map[lambda.Arch]*build.Result {
+	buildZips := func(arches ...lambda.Arch) map[lambda.Arch]*pipeline.Result {
 		t.Helper()
 		res, _, err := lambdatest.Build(t, dir, b, arches, eng, lambdatest.BuildOptions{Image: env.Image, Log: os.Stderr})
 		if err != nil {

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
-	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/zipper"
 )
@@ -50,7 +51,7 @@ func (c *buildCmd) Run(e *env) error {
 		return usageError{err}
 	}
 	defer eng.Close()
-	results, err := build.Run(e.ctx, build.Options{
+	results, err := pipeline.Run(e.ctx, pipeline.Options{
 		Config: cfg, Items: items, OutDir: out, Jobs: c.Jobs, NoCache: c.NoCache,
 		Cache: cch, Engine: eng, Epoch: epoch, Events: events, Log: events.log(),
 	})
@@ -70,10 +71,9 @@ func (c *buildCmd) Run(e *env) error {
 			display(r.Path), r.CodeSha256, humanBytes(r.UnzippedSize), r.Entries, note)
 	}
 	if err != nil {
-		for _, r := range results {
-			if r != nil && r.Err != nil {
-				fmt.Fprintf(e.stderr, "layerpack: %v\n", r.Err)
-			}
+		// Every failure, an item's or the run's own (output folder, manifest).
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(e.stderr, "layerpack: %s\n", line)
 		}
 		if errors.Is(err, e.ctx.Err()) && e.ctx.Err() != nil {
 			fmt.Fprintln(e.stderr, "layerpack: interrupted; no partial zip was left behind")

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/plan"
 	"github.com/layerpack/layerpack/zipper"
 )
@@ -85,7 +85,7 @@ func (ev *events) Zip(it *plan.Item, p zipper.Progress) {
 	ev.line(fmt.Sprintf("[%d/%d] zipping: %d/%d files, %s/%s", ev.done, ev.total, files, totalFiles, humanBytes(bytes), humanBytes(totalBytes)))
 }
 
-func (ev *events) Done(r *build.Result) {
+func (ev *events) Done(r *pipeline.Result) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	ev.done++

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/build"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
@@ -41,9 +41,9 @@ type BuildOptions struct {
 //
 // It returns the results by architecture, also when the build fails (a rejected
 // zip's result still says where the zip would have been), the builders' log and
-// build.Run's error. A config or plan that does not load fails the test, as does
+// pipeline.Run's error. A config or plan that does not load fails the test, as does
 // a config with more than one layer per architecture.
-func Build(t testing.TB, dir string, b builders.Builder, arches []lambda.Arch, eng engine.Engine, o BuildOptions) (map[lambda.Arch]*build.Result, string, error) {
+func Build(t testing.TB, dir string, b builders.Builder, arches []lambda.Arch, eng engine.Engine, o BuildOptions) (map[lambda.Arch]*pipeline.Result, string, error) {
 	t.Helper()
 	cfg, err := config.Load(filepath.Join(dir, "layerpack.toml"))
 	if err != nil {
@@ -77,11 +77,11 @@ func Build(t testing.TB, dir string, b builders.Builder, arches []lambda.Arch, e
 		defer cancel()
 	}
 	log := &SyncWriter{W: o.Log}
-	results, err := build.Run(ctx, build.Options{
+	results, err := pipeline.Run(ctx, pipeline.Options{
 		Config: cfg, Items: items, OutDir: o.OutDir, Cache: cch, Engine: eng,
 		Epoch: time.Unix(315532800, 0), NoCache: true, Log: log,
 	})
-	out := map[lambda.Arch]*build.Result{}
+	out := map[lambda.Arch]*pipeline.Result{}
 	for _, r := range results {
 		a := r.Item.Target.Arch
 		if out[a] != nil {

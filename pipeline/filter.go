@@ -1,4 +1,4 @@
-package build
+package pipeline
 
 import (
 	"fmt"
@@ -67,4 +67,35 @@ func Filter(entries []zipper.Entry, include, exclude []string) ([]zipper.Entry, 
 		out = append(out, e)
 	}
 	return out, dropped, nil
+}
+
+// vcsDirs are version-control folders: never part of a layer (a whole .git/ was
+// once found zipped into a shared layer), whatever include says.
+var vcsDirs = []string{".git", ".hg", ".svn"}
+
+// dropVCS removes every entry inside or named as a version-control folder.
+func dropVCS(entries []zipper.Entry) ([]zipper.Entry, int) {
+	out := entries[:0:0]
+	n := 0
+	for _, e := range entries {
+		if isVCS(e.Name) {
+			if !strings.HasSuffix(e.Name, "/") {
+				n++
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, n
+}
+
+func isVCS(name string) bool {
+	for _, part := range strings.Split(strings.TrimSuffix(name, "/"), "/") {
+		for _, v := range vcsDirs {
+			if part == v {
+				return true
+			}
+		}
+	}
+	return false
 }

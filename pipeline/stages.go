@@ -1,0 +1,260 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/layerpack/layerpack/builders"
+	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/internal/atomicfile"
+	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/plan"
+	"github.com/layerpack/layerpack/verify"
+	"github.com/layerpack/layerpack/zipper"
+)
+
+// item is the state one plan item carries through its stages.
+type item struct {
+	o   *Options
+	h   *cache.Hasher
+	it  *plan.Item
+	r   *Result
+	key string
+
+	work    string         // scratch folder (the stage lives in it)
+	stage   string         // the staged tree, the zip's root
+	entries []zipper.Entry // what the zip will hold
+	tmp     *os.File       // the zip being written, beside the output
+	stats   zipper.Stats
+
+	cleanups []func()
+	done     bool // a stage settled the item (a cache hit); the rest is skipped
+}
+
+// stage is one step of an item's build.
+type stage struct {
+	name string
+	run  func(x *item, ctx context.Context) error
+}
+
+// stages are an item's steps, in order (see the package doc).
+var stages = []stage{
+	{"key", (*item).computeKey},
+	{"lock", (*item).lock},
+	{"cached", (*item).useCached},
+	{"stage", (*item).fillStage},
+	{"filter", (*item).filter},
+	{"zip", (*item).writeZip},
+	{"verify", (*item).verifyZip},
+	{"place", (*item).place},
+	{"store", (*item).store},
+}
+
+func runItem(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) *Result {
+	start := time.Now()
+	x := &item{o: o, h: h, it: it, r: &Result{Item: *it, Path: filepath.Join(o.OutDir, it.File)}}
+	if o.Events != nil {
+		o.Events.Start(it)
+	}
+	for _, s := range stages {
+		if err := ctx.Err(); err != nil {
+			x.r.Err = err
+			break
+		}
+		if err := s.run(x, ctx); err != nil {
+			x.r.Err = err
+			break
+		}
+		if x.done {
+			break
+		}
+	}
+	for i := len(x.cleanups) - 1; i >= 0; i-- {
+		x.cleanups[i]()
+	}
+	x.r.Duration = time.Since(start)
+	if x.r.Err != nil {
+		x.r.Err = fmt.Errorf("layer %s (%s): %w", it.Layer.Name, it.Target.Arch, x.r.Err)
+	}
+	if o.Events != nil {
+		o.Events.Done(x.r)
+	}
+	return x.r
+}
+
+func (x *item) onDone(f func()) { x.cleanups = append(x.cleanups, f) }
+
+// computeKey: the cache key, a hash of everything that can change the bytes.
+func (x *item) computeKey(ctx context.Context) (err error) {
+	x.key, err = Key(ctx, x.o, x.h, x.it)
+	return err
+}
+
+// lock: hold the key's lock until the item is done, so two runs never build one key at once.
+func (x *item) lock(context.Context) error {
+	unlock, err := x.o.Cache.Lock(x.key)
+	if err != nil {
+		return err
+	}
+	x.onDone(unlock)
+	return nil
+}
+
+// useCached: on a hit, make the output the cached zip and settle the item.
+func (x *item) useCached(context.Context) error {
+	if x.o.NoCache {
+		return nil
+	}
+	e, zipPath, ok := x.o.Cache.Get(x.key)
+	if !ok {
+		return nil
+	}
+	if err := placeCached(e, zipPath, x.r.Path); err != nil {
+		return nil // a cache that cannot be used only costs a rebuild
+	}
+	x.r.Cached, x.r.CodeSha256, x.r.Size, x.r.UnzippedSize, x.r.Entries = true, e.CodeSha256, e.Size, e.UnzippedSize, e.Entries
+	x.done = true
+	return nil
+}
+
+// placeCached makes out the cached zip, unless it already is: the no-op build of an
+// unchanged layer reads no zip at all.
+func placeCached(e *cache.Entry, zipPath, out string) error {
+	st, err := os.Lstat(out)
+	if err == nil && st.Mode().IsRegular() {
+		if cst, err := os.Stat(zipPath); err == nil && os.SameFile(st, cst) {
+			return nil
+		}
+		if st.Size() == e.Size {
+			if sum, err := lambda.FileCodeSha256(out); err == nil && sum == e.CodeSha256 {
+				return nil
+			}
+		}
+	}
+	return atomicfile.LinkOrCopy(zipPath, out)
+}
+
+// fillStage: every builder of the item, in order, fills one private staged tree.
+func (x *item) fillStage(ctx context.Context) error {
+	it, o := x.it, x.o
+	work, err := o.Cache.TempDir("build-" + it.Layer.Name + "-" + string(it.Target.Arch))
+	if err != nil {
+		return err
+	}
+	x.work = work
+	x.onDone(func() { os.RemoveAll(work) })
+	x.stage = filepath.Join(work, "stage")
+	if err := os.Mkdir(x.stage, 0o755); err != nil {
+		return err
+	}
+	for _, b := range it.Builders {
+		j := &builders.Job{
+			Layer: it.Layer, Target: it.Target, Config: o.Config, Stage: x.stage,
+			Work: filepath.Join(work, b.Name()), Engine: o.Engine, Image: it.Image, StepArch: it.StepArch,
+			SourceDateEpoch: o.Epoch.Unix(), NoCache: o.NoCache, Log: o.Log, CacheDir: o.Cache.Dir,
+		}
+		if err := os.Mkdir(j.Work, 0o755); err != nil {
+			return err
+		}
+		if err := b.Build(ctx, j); err != nil {
+			return fmt.Errorf("%s builder: %w", b.Name(), err)
+		}
+	}
+	return nil
+}
+
+// filter: scan the staged tree; VCS folders, include/exclude and credentials decide what stays.
+func (x *item) filter(context.Context) error {
+	entries, err := zipper.Scan(x.stage)
+	if err != nil {
+		return err
+	}
+	entries, vcs := dropVCS(entries)
+	entries, dropped, err := Filter(entries, x.it.Layer.Include, x.it.Layer.Exclude)
+	if err != nil {
+		return err
+	}
+	if dropped+vcs > 0 {
+		x.r.Saved = strconv.Itoa(dropped+vcs) + " files left out"
+		if vcs > 0 {
+			x.r.Saved += " (" + strconv.Itoa(vcs) + " of version control)"
+		}
+	}
+	x.entries = entries
+	return nil
+}
+
+// writeZip: the deterministic zip, to a temp file in the output folder.
+func (x *item) writeZip(ctx context.Context) error {
+	o, it := x.o, x.it
+	tmp, err := atomicfile.CreateTemp(o.OutDir, it.File)
+	if err != nil {
+		return err
+	}
+	x.tmp = tmp
+	x.onDone(func() {
+		if x.tmp != nil {
+			x.tmp.Close()
+			os.Remove(x.tmp.Name())
+		}
+	})
+	opt := zipper.Options{Level: o.Config.Defaults.Compression, Time: o.Epoch, Store: alreadyCompressed}
+	if o.Events != nil {
+		opt.Progress = func(p zipper.Progress) { o.Events.Zip(it, p) }
+	}
+	st, err := zipper.Write(ctx, tmp, x.entries, opt)
+	if err != nil {
+		return err
+	}
+	x.stats = st
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	return tmp.Close()
+}
+
+// verifyZip: Lambda's rules on the bytes just written; warnings are kept for the summary.
+func (x *item) verifyZip(context.Context) error {
+	rep, err := verify.Zip(x.tmp.Name(), verify.Options{Arch: x.it.Target.Arch, Runtimes: x.it.Target.Runtimes, ZipSize: x.stats.ZippedSize})
+	if err != nil {
+		return fmt.Errorf("verifying zip: %w", err)
+	}
+	for _, f := range rep.Findings {
+		if f.Severity != verify.Error {
+			x.r.Warnings = append(x.r.Warnings, f)
+		}
+	}
+	return rep.Err()
+}
+
+// place: the verified zip gets its final name, atomically.
+func (x *item) place(context.Context) error {
+	sum, err := lambda.FileCodeSha256(x.tmp.Name())
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(x.tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(x.tmp.Name(), x.r.Path); err != nil {
+		return fmt.Errorf("placing %s: %w", x.r.Path, err)
+	}
+	x.tmp = nil
+	x.r.CodeSha256, x.r.Size, x.r.UnzippedSize, x.r.Entries = sum, x.stats.ZippedSize, x.stats.UnzippedSize, x.stats.Entries
+	return nil
+}
+
+// store: the zip goes into the cache; failing to store only costs a rebuild next time.
+func (x *item) store(context.Context) error {
+	r := x.r
+	e := &cache.Entry{Key: x.key, CodeSha256: r.CodeSha256, Size: r.Size, UnzippedSize: r.UnzippedSize,
+		Entries: r.Entries, Encoder: zipper.Encoder + "@" + zipper.EncoderVersion()}
+	if err := x.o.Cache.Put(e, r.Path); err != nil {
+		fmt.Fprintf(x.o.Log, "layerpack: warning: %v\n", err)
+	}
+	return nil
+}

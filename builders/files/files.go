@@ -167,7 +167,7 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 				return err
 			}
 			if ok, via := insideTree(root, p, link); !ok {
-				return fmt.Errorf("%s is a symlink to %s, outside %s%s", rel, link, src, via)
+				return fmt.Errorf("%s is a symlink to %s, outside %s%s", rel, link, w.name(src), via)
 			}
 			return w.symlink(link, target)
 		case info.Mode().IsRegular():
@@ -177,22 +177,61 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 	})
 }
 
-// insideTree reports whether the link at p resolves inside root: lexically, and,
-// when its target exists, through every link of the chain (a link to "../../.."
-// that a second link walks through is caught here, not only by the lexical check).
-// via says how it escaped when that was not lexically.
+// insideTree reports whether the link at p (inside root) resolves inside root,
+// following every link of the chain as the kernel would, whether or not the final
+// target exists: `l -> ../../..` walked through by `x -> d/l/../../victim` is caught
+// even though victim does not exist yet. via says how it escaped when a chain, not
+// the link's own text, leads out.
 func insideTree(root, p, link string) (ok bool, via string) {
-	within := func(q string) bool {
-		r, err := filepath.Rel(root, q)
-		return err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator))
-	}
-	if filepath.IsAbs(link) || !within(filepath.Join(filepath.Dir(p), link)) {
+	if filepath.IsAbs(link) {
 		return false, ""
 	}
-	if real, err := filepath.EvalSymlinks(p); err == nil && !within(real) {
-		return false, " (through other links it resolves to " + real + ")"
+	dir, _ := filepath.Rel(root, filepath.Dir(p))
+	parts := append(splitPath(dir), splitPath(link)...)
+	var cur []string // resolved components below root
+	hops := 0
+	for len(parts) > 0 {
+		part := parts[0]
+		parts = parts[1:]
+		switch part {
+		case ".", "":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				if hops == 0 {
+					return false, ""
+				}
+				return false, " (through other links it leaves the folder)"
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		next := filepath.Join(append([]string{root}, append(cur, part)...)...)
+		st, err := os.Lstat(next)
+		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+			cur = append(cur, part) // a folder, a file, or nothing yet: lexical from here
+			continue
+		}
+		if hops++; hops > maxHops {
+			return false, fmt.Sprintf(" (more than %d links in a chain)", maxHops)
+		}
+		t, err := os.Readlink(next)
+		if err != nil || filepath.IsAbs(t) {
+			return false, " (through other links it leaves the folder)"
+		}
+		parts = append(splitPath(t), parts...)
 	}
 	return true, ""
+}
+
+// maxHops is the kernel's limit on links followed while resolving one path.
+const maxHops = 40
+
+func splitPath(p string) []string {
+	if p == "." || p == "" {
+		return nil
+	}
+	return strings.Split(filepath.ToSlash(p), "/")
 }
 
 // mkdirs makes the folder dest and its parents, refusing to go through a symlink
@@ -219,6 +258,14 @@ func (w *writer) mkdirs(dest string) error {
 		}
 	}
 	return nil
+}
+
+// name is how messages call a source: as the config wrote it.
+func (w *writer) name(abs string) string {
+	if w.src != "" {
+		return w.src
+	}
+	return abs
 }
 
 // by names the entry that wrote a staged path, for messages.

@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/pipeline"
 )
 
 var fixtures = filepath.Join("..", "..", "testdata", "java")

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/pipeline"
 )
 
 // realBuild builds every item of the config in dir with the real pipeline

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/internal/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/pipeline"
 )
 
 // realBuild runs the real pipeline (builder, zip, the automatic layer checks) on

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/zipper"
 )
 

@@ -184,11 +184,11 @@ src = "t2"
 			check: zipHas("lib/hl", "lib/x/hl"),
 		},
 		{
-			name:  "a src that is a symlink to a file packages the file",
-			files: tree{"real/tool": "content\n", "tool-link": "->real/tool"},
+			name:    "a src that is a symlink to a file packages the file",
+			files:   tree{"real/tool": "content\n", "tool-link": "->real/tool"},
 			prepare: func(t *testing.T, root string) { os.Chmod(filepath.Join(root, "project/real/tool"), 0o755) },
-			cfg:   filesLayer + "[[layer.a.files]]\nsrc = \"tool-link\"\ndest = \"bin\"\n",
-			code:  0,
+			cfg:     filesLayer + "[[layer.a.files]]\nsrc = \"tool-link\"\ndest = \"bin\"\n",
+			code:    0,
 			check: func(t *testing.T, root string) {
 				zr := openZip(t, root)
 				for _, f := range zr.File {
@@ -687,4 +687,3 @@ func deadPid(t *testing.T) int {
 	p.Wait()
 	return p.Pid
 }
-

@@ -232,7 +232,26 @@ func TestPythonKeyTextMasksPasswords(t *testing.T) {
 	if strings.Contains(got, "s3cret") || strings.Contains(got, "x:y@") {
 		t.Errorf("password in key text: %s", got)
 	}
-	if !strings.Contains(got, `https://u:%2A%2A%2A@pypi.example/simple`) || !strings.Contains(got, "https://plain.example/simple") {
+	if !strings.Contains(got, `https://***@pypi.example/simple`) || !strings.Contains(got, "https://plain.example/simple") {
 		t.Errorf("URLs lost: %s", got)
+	}
+}
+
+func TestMaskURLHidesTokensAndPasswords(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:secret@pypi.example/simple": "https://***@pypi.example/simple",
+		"https://TOKEN123@pypi.example/simple":    "https://***@pypi.example/simple",
+		"https://pypi.example/simple":             "https://pypi.example/simple",
+	} {
+		if got := maskURL(in); got != want {
+			t.Errorf("maskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	b, err := json.Marshal(Python{IndexURL: "https://TOKEN123@h/simple", ExtraIndexURLs: []string{"https://u:pw@h2/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "TOKEN123") || strings.Contains(string(b), "pw@") {
+		t.Fatalf("cache-key JSON keeps a credential: %s", b)
 	}
 }

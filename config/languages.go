@@ -1,9 +1,10 @@
 package config
 
 import (
+	"github.com/layerpack/layerpack/internal/redact"
+
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 )
 
@@ -267,15 +268,6 @@ func maskURLs(us []string) []string {
 	return out
 }
 
-// maskURL replaces the password of scheme://user:password@host with ***.
-func maskURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "***")
-		return u.String()
-	}
-	return s
-}
+// maskURL hides the user information of a URL (a password, or a token used as the
+// user name: https://TOKEN@host) with the one rule plan output and logs use.
+func maskURL(s string) string { return redact.URLs(s) }

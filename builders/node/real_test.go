@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/internal/lambdatest"
+	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/pipeline"
 )

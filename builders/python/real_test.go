@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/layerpack/layerpack/engine"
-	"github.com/layerpack/layerpack/internal/lambdatest"
+	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/pipeline"
 )

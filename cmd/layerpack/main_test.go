@@ -20,7 +20,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/layerpack/layerpack/builders/files"
-	"github.com/layerpack/layerpack/internal/lambdatest"
+	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
 )
 

@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/layerpack/layerpack/elfcheck"
+	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/lambda"
 )
 
@@ -29,7 +29,7 @@ const (
 type elfFile struct {
 	name string // the finding's Entry: "lib/x.so" or "java/lib/a.jar!/linux-x86_64/x.so"
 	jar  string // the layer's jar that holds it, "" for a file of the layer itself
-	info *elfcheck.Info
+	info *elfinfo.Info
 }
 
 // readContents reads every regular file once: ELF files are inspected, jars are
@@ -61,7 +61,7 @@ func (c *checker) readEntry(f *zip.File) error {
 	}
 	r := io.MultiReader(bytes.NewReader(head), rc)
 	switch {
-	case elfcheck.IsELF(head):
+	case elfinfo.IsELF(head):
 		sp, err := spool(r, f.UncompressedSize64)
 		if err != nil {
 			return c.readFailure(f.Name, Error, CheckZip, err)
@@ -95,7 +95,7 @@ func (c *checker) readFailure(name string, sev Severity, check string, err error
 }
 
 func (c *checker) inspect(name, jar string, r io.ReaderAt) {
-	info, err := elfcheck.Inspect(r)
+	info, err := elfinfo.Inspect(r)
 	if err != nil {
 		c.add(Warning, name, CheckELFFormat, "%q starts like an ELF file but cannot be parsed: %v", name, err)
 		return
@@ -140,7 +140,7 @@ func (c *checker) scanJarEntry(name, top string, f *zip.File, lib bool, depth in
 		c.add(Warning, name, CheckJar, "%q cannot be read: %v", name, err)
 		return nil
 	}
-	if lib && !elfcheck.IsELF(head) || !lib && !bytes.HasPrefix(head, []byte("PK")) {
+	if lib && !elfinfo.IsELF(head) || !lib && !bytes.HasPrefix(head, []byte("PK")) {
 		return nil // a macOS or Windows library, or not a jar after all
 	}
 	sp, err := spool(io.MultiReader(bytes.NewReader(head), rc), f.UncompressedSize64)
@@ -327,7 +327,7 @@ func isWordByte(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '
 
 // loadable reports whether the file is something Lambda's Linux might load: an
 // executable or shared object, not built for another operating system.
-func loadable(name string, info *elfcheck.Info) bool {
+func loadable(name string, info *elfinfo.Info) bool {
 	if info.Type != elf.ET_EXEC && info.Type != elf.ET_DYN {
 		return false // object files, core dumps
 	}
@@ -350,7 +350,7 @@ func loadable(name string, info *elfcheck.Info) bool {
 // Unlike Reader, CheckELF sees one file at a time: it cannot tell that a file for
 // another CPU sits next to the same build for the layer's CPU (prebuilds/linux-x64/
 // beside prebuilds/linux-arm64/) and reports it; and it does not check DT_NEEDED.
-func CheckELF(name string, info *elfcheck.Info, opt Options) []Finding {
+func CheckELF(name string, info *elfinfo.Info, opt Options) []Finding {
 	if info == nil || !loadable(name, info) {
 		return nil
 	}
@@ -360,12 +360,12 @@ func CheckELF(name string, info *elfcheck.Info, opt Options) []Finding {
 	return glibcFindings(name, info, opt.Runtimes)
 }
 
-func machineFinding(name string, info *elfcheck.Info, arch lambda.Arch) Finding {
+func machineFinding(name string, info *elfinfo.Info, arch lambda.Arch) Finding {
 	return Finding{Severity: Error, Entry: name, Check: CheckELFMachine,
 		Message: fmt.Sprintf("%q is %s (%s) but the layer is for %s", name, machineName(info.Machine), info.Machine, arch)}
 }
 
-func glibcFindings(name string, info *elfcheck.Info, runtimes []lambda.Runtime) []Finding {
+func glibcFindings(name string, info *elfinfo.Info, runtimes []lambda.Runtime) []Finding {
 	if info.MaxGLIBC == (lambda.GlibcVersion{}) {
 		return nil
 	}
@@ -394,7 +394,7 @@ func glibcFindings(name string, info *elfcheck.Info, runtimes []lambda.Runtime) 
 		if len(g.runtimes) > 1 {
 			verb = "have"
 		}
-		parts = append(parts, fmt.Sprintf("%s (%s) %s glibc %s", strings.Join(g.runtimes, ", "), osName(g.os), verb, g.glibc))
+		parts = append(parts, fmt.Sprintf("%s (%s) %s glibc %s", strings.Join(g.runtimes, ", "), lambda.OSName(g.os), verb, g.glibc))
 	}
 	return []Finding{{Severity: Error, Entry: name, Check: CheckELFGlibc,
 		Message: fmt.Sprintf("%q needs %s%s but %s", name, need, detail, strings.Join(parts, " and "))}}
@@ -538,16 +538,16 @@ func (c *checker) checkNeeded(e elfFile, idx libIndex) {
 func (c *checker) systemsLacking(soname string) string {
 	if len(c.opt.Runtimes) == 0 {
 		var oses []string
-		for _, os := range knownOSes {
-			if !BaseSystemProvides(os, soname) {
-				oses = append(oses, osName(os))
+		for _, os := range lambda.OSes {
+			if !lambda.BaseSystemProvides(os, soname) {
+				oses = append(oses, lambda.OSName(os))
 			}
 		}
 		return strings.Join(oses, " or ")
 	}
 	var lacking []lambda.Runtime
 	for _, rt := range c.opt.Runtimes {
-		if !BaseSystemProvides(rt.OS, soname) && !runtimeProvides(rt, soname) {
+		if !lambda.BaseSystemProvides(rt.OS, soname) && !lambda.RuntimeProvides(rt, soname) {
 			lacking = append(lacking, rt)
 		}
 	}
@@ -558,7 +558,7 @@ func (c *checker) systemsLacking(soname string) string {
 func runtimesByOS(rts []lambda.Runtime, sep string) string {
 	var parts []string
 	for _, g := range groupByOS(rts) {
-		parts = append(parts, strings.Join(g.runtimes, ", ")+" ("+osName(g.os)+")")
+		parts = append(parts, strings.Join(g.runtimes, ", ")+" ("+lambda.OSName(g.os)+")")
 	}
 	return strings.Join(parts, sep)
 }
@@ -577,16 +577,16 @@ func (c *checker) checkShadowed(e elfFile) {
 	var who string
 	if len(c.opt.Runtimes) == 0 {
 		var oses []string
-		for _, os := range knownOSes {
-			if BaseSystemProvides(os, soname) {
-				oses = append(oses, osName(os))
+		for _, os := range lambda.OSes {
+			if lambda.BaseSystemProvides(os, soname) {
+				oses = append(oses, lambda.OSName(os))
 			}
 		}
 		who = strings.Join(oses, " and ")
 	} else {
 		var have []lambda.Runtime
 		for _, rt := range c.opt.Runtimes {
-			if BaseSystemProvides(rt.OS, soname) {
+			if lambda.BaseSystemProvides(rt.OS, soname) {
 				have = append(have, rt)
 			}
 		}

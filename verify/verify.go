@@ -3,8 +3,8 @@
 // or a newer glibc, missing shared libraries, unreadable modes, unsafe names and
 // sizes over Lambda's limits.
 //
-// Zip and Reader check a whole layer; CheckELF and BaseSystemProvides let builders
-// check single files before anything is zipped.
+// Zip and Reader check a whole layer; CheckELF lets builders check single files
+// before anything is zipped.
 package verify
 
 import (

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerpack/layerpack/elfcheck"
+	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/lambda"
 )
 
@@ -450,14 +450,14 @@ func TestCheckELF(t *testing.T) {
 	v := func(major, minor int) lambda.GlibcVersion { return lambda.GlibcVersion{Major: major, Minor: minor} }
 	tests := []struct {
 		name     string
-		info     elfcheck.Info
+		info     elfinfo.Info
 		arch     lambda.Arch
 		runtimes []string
 		want     string
 	}{
 		{
 			name:     "glibc too new for AL2",
-			info:     elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC, MaxGLIBC: v(2, 34), GLIBCNeed: "GLIBC_2.34", GLIBCSymbol: "memcpy@GLIBC_2.34"},
+			info:     elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC, MaxGLIBC: v(2, 34), GLIBCNeed: "GLIBC_2.34", GLIBCSymbol: "memcpy@GLIBC_2.34"},
 			arch:     lambda.X86_64,
 			runtimes: []string{"python3.11"},
 			want: `error elf-glibc [bin/tool] "bin/tool" needs GLIBC_2.34 (memcpy@GLIBC_2.34) but python3.11 (Amazon Linux 2) has glibc 2.26
@@ -465,13 +465,13 @@ func TestCheckELF(t *testing.T) {
 		},
 		{
 			name:     "fits AL2023",
-			info:     elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC, MaxGLIBC: v(2, 34), GLIBCNeed: "GLIBC_2.34", GLIBCSymbol: "memcpy@GLIBC_2.34"},
+			info:     elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC, MaxGLIBC: v(2, 34), GLIBCNeed: "GLIBC_2.34", GLIBCSymbol: "memcpy@GLIBC_2.34"},
 			runtimes: []string{"python3.12", "provided.al2023"},
 			want:     "",
 		},
 		{
 			name:     "several runtimes and systems",
-			info:     elfcheck.Info{Machine: elf.EM_AARCH64, Type: elf.ET_DYN, MaxGLIBC: v(2, 36), GLIBCNeed: "GLIBC_2.36", GLIBCSymbol: "arc4random@GLIBC_2.36"},
+			info:     elfinfo.Info{Machine: elf.EM_AARCH64, Type: elf.ET_DYN, MaxGLIBC: v(2, 36), GLIBCNeed: "GLIBC_2.36", GLIBCSymbol: "arc4random@GLIBC_2.36"},
 			arch:     lambda.ARM64,
 			runtimes: []string{"python3.12", "python3.10", "python3.11", "nodejs22.x"},
 			want: `error elf-glibc [bin/tool] "bin/tool" needs GLIBC_2.36 (arc4random@GLIBC_2.36) but python3.10, python3.11 (Amazon Linux 2) have glibc 2.26 and python3.12, nodejs22.x (Amazon Linux 2023) have glibc 2.34
@@ -479,14 +479,14 @@ func TestCheckELF(t *testing.T) {
 		},
 		{
 			name:     "DT_RELR need without a symbol",
-			info:     elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_DYN, MaxGLIBC: v(2, 36), GLIBCNeed: "GLIBC_ABI_DT_RELR"},
+			info:     elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_DYN, MaxGLIBC: v(2, 36), GLIBCNeed: "GLIBC_ABI_DT_RELR"},
 			runtimes: []string{"provided.al2023"},
 			want: `error elf-glibc [bin/tool] "bin/tool" needs GLIBC_2.36 (GLIBC_ABI_DT_RELR) but provided.al2023 (Amazon Linux 2023) has glibc 2.34
 `,
 		},
 		{
 			name:     "wrong machine hides the glibc check",
-			info:     elfcheck.Info{Machine: elf.EM_AARCH64, Type: elf.ET_DYN, MaxGLIBC: v(2, 36), GLIBCNeed: "GLIBC_2.36"},
+			info:     elfinfo.Info{Machine: elf.EM_AARCH64, Type: elf.ET_DYN, MaxGLIBC: v(2, 36), GLIBCNeed: "GLIBC_2.36"},
 			arch:     lambda.X86_64,
 			runtimes: []string{"python3.11"},
 			want: `error elf-machine [bin/tool] "bin/tool" is aarch64 (EM_AARCH64) but the layer is for x86_64
@@ -494,14 +494,14 @@ func TestCheckELF(t *testing.T) {
 		},
 		{
 			name:     "FreeBSD binary",
-			info:     elfcheck.Info{Machine: elf.EM_AARCH64, Type: elf.ET_DYN, OSABI: elf.ELFOSABI_FREEBSD},
+			info:     elfinfo.Info{Machine: elf.EM_AARCH64, Type: elf.ET_DYN, OSABI: elf.ELFOSABI_FREEBSD},
 			arch:     lambda.X86_64,
 			runtimes: []string{"python3.11"},
 			want:     "",
 		},
 		{
 			name:     "static program",
-			info:     elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC, Static: true},
+			info:     elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC, Static: true},
 			arch:     lambda.X86_64,
 			runtimes: []string{"python3.11"},
 			want:     "",
@@ -520,8 +520,8 @@ func TestCheckELF(t *testing.T) {
 
 // TestNeeded runs the needed and shadowed checks on ELF information given by hand.
 func TestNeeded(t *testing.T) {
-	lib := func(soname string, needed ...string) *elfcheck.Info {
-		return &elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_DYN, Soname: soname, Needed: needed}
+	lib := func(soname string, needed ...string) *elfinfo.Info {
+		return &elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_DYN, Soname: soname, Needed: needed}
 	}
 	tests := []struct {
 		name     string
@@ -564,9 +564,9 @@ func TestNeeded(t *testing.T) {
 			runtimes: []string{"python3.12"},
 			files:    []string{"python/pkg/_ext.so", "python/pkg.libs/libfoo-ab12.so.1", "bin/tool", "vendor/libbar.so"},
 			elfs: []elfFile{
-				{name: "python/pkg/_ext.so", info: &elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_DYN,
+				{name: "python/pkg/_ext.so", info: &elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_DYN,
 					Needed: []string{"libfoo-ab12.so.1", "libbar.so"}, RunPath: []string{"$ORIGIN/../pkg.libs", "/opt/vendor", "$LIB/x", "/usr/lib64"}}},
-				{name: "bin/tool", info: &elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC,
+				{name: "bin/tool", info: &elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC,
 					Needed: []string{"libbar.so"}, RunPath: []string{"${ORIGIN}/../vendor"}}},
 			},
 		},
@@ -574,7 +574,7 @@ func TestNeeded(t *testing.T) {
 			name:     "RUNPATH outside /opt",
 			runtimes: []string{"provided.al2"},
 			files:    []string{"bin/tool", "usr/lib/libbar.so"},
-			elfs: []elfFile{{name: "bin/tool", info: &elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC,
+			elfs: []elfFile{{name: "bin/tool", info: &elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC,
 				Needed: []string{"libbar.so"}, RunPath: []string{"$ORIGIN/../../usr/lib"}}}},
 			want: `warning needed [bin/tool] "bin/tool" needs libbar.so, which is neither in the layer (lib/, its own folder or its RUNPATH) nor part of provided.al2 (Amazon Linux 2)
 `,
@@ -590,7 +590,7 @@ func TestNeeded(t *testing.T) {
 		{
 			name:  "no runtimes: both systems",
 			files: []string{"bin/tool"},
-			elfs: []elfFile{{name: "bin/tool", info: &elfcheck.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC,
+			elfs: []elfFile{{name: "bin/tool", info: &elfinfo.Info{Machine: elf.EM_X86_64, Type: elf.ET_EXEC,
 				Needed: []string{"libssl.so.3", "libcrypt.so.1"}}}},
 			want: `warning needed [bin/tool] "bin/tool" needs libcrypt.so.1, which is neither in the layer (lib/, its own folder or its RUNPATH) nor part of Amazon Linux 2023
 warning needed [bin/tool] "bin/tool" needs libssl.so.3, which is neither in the layer (lib/, its own folder or its RUNPATH) nor part of Amazon Linux 2 or Amazon Linux 2023
@@ -656,8 +656,8 @@ func TestBaseSystemProvides(t *testing.T) {
 		{"al1", "libc.so.6", false},
 		{"", "libc.so.6", false},
 	} {
-		if got := BaseSystemProvides(tt.os, tt.soname); got != tt.want {
-			t.Errorf("BaseSystemProvides(%q, %q) = %v, want %v", tt.os, tt.soname, got, tt.want)
+		if got := lambda.BaseSystemProvides(tt.os, tt.soname); got != tt.want {
+			t.Errorf("lambda.BaseSystemProvides(%q, %q) = %v, want %v", tt.os, tt.soname, got, tt.want)
 		}
 	}
 }

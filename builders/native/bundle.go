@@ -10,9 +10,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/layerpack/layerpack/elfcheck"
+	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/lambda"
-	"github.com/layerpack/layerpack/verify"
 )
 
 // bundle moves the collected libraries that some target runtime lacks into lib/ under
@@ -100,7 +99,7 @@ func (b *Builder) bundle(root string, runtimes []lambda.Runtime) error {
 // need not be bundled.
 func providedByAll(soname string, runtimes []lambda.Runtime) bool {
 	for _, r := range runtimes {
-		if !verify.BaseSystemProvides(r.OS, soname) {
+		if !lambda.BaseSystemProvides(r.OS, soname) {
 			return false
 		}
 	}
@@ -121,17 +120,17 @@ func hashedName(path, soname string) (string, error) {
 	return soname + "-" + h, nil
 }
 
-func inspect(path string) (*elfcheck.Info, error) {
+func inspect(path string) (*elfinfo.Info, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	head := make([]byte, 4)
-	if n, _ := f.Read(head); n < 4 || !elfcheck.IsELF(head) {
+	if n, _ := f.Read(head); n < 4 || !elfinfo.IsELF(head) {
 		return nil, nil
 	}
-	info, err := elfcheck.Inspect(f)
+	info, err := elfinfo.Inspect(f)
 	if err != nil {
 		return nil, fmt.Errorf("reading ELF %s: %w", path, err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
-	"github.com/layerpack/layerpack/elfcheck"
+	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
 )
@@ -121,7 +121,7 @@ func TestHashedName(t *testing.T) {
 	}
 }
 
-func inspectT(t *testing.T, p string) *elfcheck.Info {
+func inspectT(t *testing.T, p string) *elfinfo.Info {
 	t.Helper()
 	info, err := inspect(p)
 	if err != nil || info == nil {

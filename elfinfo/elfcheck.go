@@ -1,9 +1,9 @@
-// Package elfcheck reads what an ELF file needs from the system that loads it: its
+// Package elfinfo reads what an ELF file needs from the system that loads it: its
 // machine, the shared libraries it names (DT_NEEDED), where it looks for them
 // (DT_RUNPATH / DT_RPATH) and the newest glibc symbol version it requires.
 //
 // It only reads headers and dynamic tables; it never runs the file.
-package elfcheck
+package elfinfo
 
 import (
 	"bytes"

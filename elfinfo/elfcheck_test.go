@@ -1,4 +1,4 @@
-package elfcheck
+package elfinfo
 
 import (
 	"bytes"

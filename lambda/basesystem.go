@@ -1,13 +1,10 @@
-package verify
+package lambda
 
-import (
-	"strings"
-
-	"github.com/layerpack/layerpack/lambda"
-)
+import "strings"
 
 // The shared libraries every Lambda execution environment of an operating system
-// has in /lib64 (which is on LD_LIBRARY_PATH before /opt/lib), by SONAME.
+// has in /lib64 (which is on LD_LIBRARY_PATH before /opt/lib), by SONAME: builders leave them
+// out of bundles and the checker does not report them missing.
 //
 // The lists are deliberately short. A library missing here makes a "needed"
 // warning that a user can read and dismiss; a library listed here by mistake hides
@@ -96,7 +93,7 @@ func BaseSystemProvides(os string, soname string) bool {
 	return baseSystem[os][soname]
 }
 
-// runtimeProvides reports whether the language runtime itself supplies soname to
+// RuntimeProvides reports whether the language runtime itself supplies soname to
 // the native code it loads, beyond the operating system.
 //
 //   - Ruby: extension libraries of gems are linked against libruby.so.X.Y, which the
@@ -105,28 +102,29 @@ func BaseSystemProvides(os string, soname string) bool {
 //     libpythonX.Y.so.1.0; the runtime's interpreter in /var/lang/lib is one. (inferred)
 //   - Java: JNI libraries may name libjvm.so, which the running JVM has already
 //     loaded, so the loader finds it by SONAME. (inferred)
-func runtimeProvides(rt lambda.Runtime, soname string) bool {
+func RuntimeProvides(rt Runtime, soname string) bool {
 	switch rt.Language {
-	case lambda.Ruby:
+	case Ruby:
 		return soname == "libruby.so."+rt.Version
-	case lambda.Python:
+	case Python:
 		return soname == "libpython"+rt.Version+".so.1.0"
-	case lambda.Java:
+	case Java:
 		return soname == "libjvm.so"
 	}
 	return false
 }
 
-// osNames are the operating systems of lambda.Runtime.OS as messages name them.
+// osNames are the operating systems of Runtime.OS as messages name them.
 var osNames = map[string]string{
 	"al2":    "Amazon Linux 2",
 	"al2023": "Amazon Linux 2023",
 }
 
-// knownOSes is the order in which messages list operating systems.
-var knownOSes = []string{"al2", "al2023"}
+// OSes are the operating systems of the runtimes, in the order messages list them.
+var OSes = []string{"al2", "al2023"}
 
-func osName(os string) string {
+// OSName is how messages name an operating system of Runtime.OS.
+func OSName(os string) string {
 	if n, ok := osNames[os]; ok {
 		return n
 	}

@@ -63,10 +63,10 @@ var relrVersion = glibcVersion{2, 36, 0}
 func Inspect(r io.ReaderAt) (*Info, error) {
 	f, err := elf.NewFile(r)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, fmt.Errorf("elfcheck: truncated ELF file: %w", err)
+		return nil, fmt.Errorf("elfinfo: truncated ELF file: %w", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("elfcheck: %w", err)
+		return nil, fmt.Errorf("elfinfo: %w", err)
 	}
 	defer f.Close()
 
@@ -77,28 +77,28 @@ func Inspect(r io.ReaderAt) (*Info, error) {
 		}
 		b, err := io.ReadAll(p.Open())
 		if err != nil {
-			return nil, fmt.Errorf("elfcheck: reading PT_INTERP: %w", err)
+			return nil, fmt.Errorf("elfinfo: reading PT_INTERP: %w", err)
 		}
 		info.Interp = string(bytes.TrimRight(b, "\x00"))
 	}
 
 	if info.Needed, err = f.DynString(elf.DT_NEEDED); err != nil {
-		return nil, fmt.Errorf("elfcheck: reading DT_NEEDED: %w", err)
+		return nil, fmt.Errorf("elfinfo: reading DT_NEEDED: %w", err)
 	}
 	sonames, err := f.DynString(elf.DT_SONAME)
 	if err != nil {
-		return nil, fmt.Errorf("elfcheck: reading DT_SONAME: %w", err)
+		return nil, fmt.Errorf("elfinfo: reading DT_SONAME: %w", err)
 	}
 	if len(sonames) > 0 {
 		info.Soname = sonames[0]
 	}
 	runpath, err := f.DynString(elf.DT_RUNPATH)
 	if err != nil {
-		return nil, fmt.Errorf("elfcheck: reading DT_RUNPATH: %w", err)
+		return nil, fmt.Errorf("elfinfo: reading DT_RUNPATH: %w", err)
 	}
 	if len(runpath) == 0 {
 		if runpath, err = f.DynString(elf.DT_RPATH); err != nil {
-			return nil, fmt.Errorf("elfcheck: reading DT_RPATH: %w", err)
+			return nil, fmt.Errorf("elfinfo: reading DT_RPATH: %w", err)
 		}
 	}
 	for _, v := range runpath {
@@ -120,7 +120,7 @@ func Inspect(r io.ReaderAt) (*Info, error) {
 		case elf.ET_DYN:
 			flags, err := f.DynValue(elf.DT_FLAGS_1)
 			if err != nil {
-				return nil, fmt.Errorf("elfcheck: reading DT_FLAGS_1: %w", err)
+				return nil, fmt.Errorf("elfinfo: reading DT_FLAGS_1: %w", err)
 			}
 			info.Static = len(flags) > 0 && flags[0]&uint64(elf.DF_1_PIE) != 0
 		}
@@ -140,11 +140,11 @@ func readGLIBC(f *elf.File, info *Info) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("elfcheck: reading dynamic symbols: %w", err)
+		return fmt.Errorf("elfinfo: reading dynamic symbols: %w", err)
 	}
 	needs, err := f.DynamicVersionNeeds()
 	if err != nil {
-		return fmt.Errorf("elfcheck: reading version needs: %w", err)
+		return fmt.Errorf("elfinfo: reading version needs: %w", err)
 	}
 	var max glibcVersion
 	for _, lib := range needs {

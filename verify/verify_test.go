@@ -432,7 +432,7 @@ func TestELFMachine(t *testing.T) {
 			name:  "truncated ELF",
 			arch:  lambda.ARM64,
 			files: []file{{name: "lib/libcut.so", data: arm64so()[:20]}},
-			want: `warning elf [lib/libcut.so] "lib/libcut.so" starts like an ELF file but cannot be parsed: elfcheck: truncated ELF file: EOF
+			want: `warning elf [lib/libcut.so] "lib/libcut.so" starts like an ELF file but cannot be parsed: elfinfo: truncated ELF file: EOF
 `,
 		},
 	}

@@ -1,6 +1,6 @@
 // Package builders defines the Builder interface every language builder implements.
 // A builder fills a staged folder (what lands in /opt) for one layer and one target;
-// the build package owns everything around it: cache keys, filters, checks, the zip.
+// the pipeline owns everything around it: cache keys, filters, checks, the zip.
 // Adding a language is one new folder under builders/ plus its config section.
 package builders
 
@@ -30,37 +30,82 @@ type Builder interface {
 	Inputs(l *config.Layer, t Target) ([]Input, error)
 	// Steps describes what Build will do, for `layerpack plan`.
 	Steps(l *config.Layer, t Target) []string
-	// NeedsEngine reports whether Build runs steps in build containers.
-	NeedsEngine(l *config.Layer, t Target) bool
+	// Engine says whether Build runs container steps for t, and in which images.
+	Engine(l *config.Layer, t Target) EngineNeeds
 	// Build fills j.Stage.
 	Build(ctx context.Context, j *Job) error
 }
 
-// StepArcher is implemented by builders whose container steps may run as another
-// architecture than the target's: jars, say, do not depend on the CPU that
-// resolved them, so that step runs natively instead of under QEMU. plan uses it to
-// describe the right endpoint.
-type StepArcher interface {
-	StepArch(l *config.Layer, t Target) lambda.Arch
+// EngineUse says whether a builder's steps run in build containers.
+type EngineUse int
+
+const (
+	// NoEngine: never. No image is chosen and no daemon is dialled.
+	NoEngine EngineUse = iota
+	// MaybeEngine: only for some inputs, known while building (an auto mode that
+	// compiles what has no prebuilt package). The images are chosen and their
+	// references keyed; their digests are not, which would dial the daemon on
+	// every build, also for a layer that turns out to need none.
+	MaybeEngine
+	// UsesEngine: always. The digest of every image is part of the cache key.
+	UsesEngine
+)
+
+func (u EngineUse) String() string {
+	return [...]string{"never", "maybe", "always"}[u]
+}
+
+// EngineNeeds is a builder's answer to "does Build need containers, and which".
+type EngineNeeds struct {
+	Use EngineUse
+	// Images are the build images the steps may run in: one per runtime and
+	// architecture (a Python layer for two versions needs two; Maven runs in the
+	// image of this machine's architecture, whatever the target). Empty means
+	// the layer's first runtime for the target's architecture.
+	Images []ImageNeed
+}
+
+// ImageNeed names a build image by what decides it.
+type ImageNeed struct {
+	Runtime string      // the runtime whose image it is ("python3.12")
+	Arch    lambda.Arch // the architecture the steps run as
+}
+
+// Image is a build image chosen for a need (plan chooses every one, once).
+type Image struct {
+	ImageNeed
+	Ref string // engine.ParseImage form: docker-image://..., rootfs://..., oci-layout://...
+}
+
+// Images are the build images of a job, in the order the builders asked.
+type Images []Image
+
+// For is the image chosen for runtime and arch; "" when none was.
+func (is Images) For(runtime string, arch lambda.Arch) string {
+	for _, im := range is {
+		if im.Runtime == runtime && im.Arch == arch {
+			return im.Ref
+		}
+	}
+	return ""
 }
 
 // Job is one builder run for one layer and one target.
 type Job struct {
 	Layer  *config.Layer
 	Target Target
-	// Config is the whole file: builders read [images], [buildkit] and the config folder.
-	Config *config.File
 	// Stage is the folder the builder fills; it becomes the root of the zip (/opt).
 	Stage string
 	// Work is a scratch folder for this job, removed afterwards.
 	Work string
 	// Engine runs container steps; it connects on first use.
 	Engine engine.Engine
-	// Image is the build image resolved for this layer and architecture.
-	Image string
-	// StepArch is the architecture Image was chosen for and steps run as: the
-	// target's, or this machine's for a StepArcher's native steps; empty in jobs
-	// made by hand (tests), which means the target's.
+	// Images are every build image the item's builders asked for (plan chose them).
+	Images Images
+	// Image is the first of Images: the build image of a builder that needs one,
+	// and StepArch the architecture it runs as (the target's, or this machine's
+	// for steps whose output does not depend on the CPU).
+	Image    string
 	StepArch lambda.Arch
 	// SourceDateEpoch is the zip timestamp, also given to container steps.
 	SourceDateEpoch int64

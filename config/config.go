@@ -168,6 +168,7 @@ func Parse(path, dir string, src []byte) (*File, error) {
 		w.errs.sort()
 		return nil, w.errs.capped()
 	}
+	applyDefaults(f)
 	return f, nil
 }
 

@@ -95,6 +95,30 @@ func stepEnv(s *Step, imageHasConfig, trustHostCA bool, imageJavaOpts string) []
 	return out
 }
 
+// proxyVars are the proxy settings steps get from the host, upper case first.
+var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
+
+// DescribeStepEnv says, for `layerpack plan`, what every step gets from the host:
+// the CA bundle (when trusted) and which proxy variables pass through. Values are
+// never shown: a proxy URL can carry credentials.
+func DescribeStepEnv(getenv func(string) string, trustHostCA bool) []string {
+	var out []string
+	if trustHostCA {
+		out = append(out, DescribeHostCA(HostCABundle(getenv))...)
+	}
+	for _, lower := range []bool{false, true} {
+		for _, k := range proxyVars {
+			if lower {
+				k = strings.ToLower(k)
+			}
+			if getenv(k) != "" {
+				out = append(out, fmt.Sprintf("%s passed from the host", k))
+			}
+		}
+	}
+	return out
+}
+
 // proxyEnv reads HTTP_PROXY, HTTPS_PROXY, NO_PROXY and ALL_PROXY (upper case first,
 // then lower case) through getenv. It returns nil when none is set. Steps get the
 // values through BuildKit's proxy metadata (llb.WithProxy), which BuildKit leaves

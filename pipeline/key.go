@@ -40,20 +40,20 @@ func Key(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) (strin
 			lines = append(lines, "input "+b.Name()+" "+in.Name+" "+v)
 		}
 	}
-	// The image last: resolving it may need the daemon, and a missing input file
-	// should be reported without one.
-	// The digest only when steps surely run in the image: a builder that compiles
-	// only when it must (auto) must not need a daemon for a layer of wheels.
-	if it.Image != "" {
-		lines = append(lines, "image "+it.Image)
+	// The images last: resolving a digest may need the daemon, and a missing input
+	// file should be reported without one. Every image a step may run in is keyed
+	// by reference; by digest too when steps surely run (a builder that compiles
+	// only when it must, auto, must not need a daemon for a layer of wheels).
+	for _, im := range it.Images {
+		if len(it.Images) == 1 {
+			lines = append(lines, "image "+im.Ref) // one image: the key text of earlier versions
+		} else {
+			lines = append(lines, "image "+im.Runtime+" "+string(im.Arch)+" "+im.Ref)
+		}
 		if it.NeedsEngine() {
-			arch := it.StepArch
-			if arch == "" { // an Item made by hand
-				arch = it.Target.Arch
-			}
-			digest, err := o.Engine.ImageDigest(ctx, it.Image, arch)
+			digest, err := o.Engine.ImageDigest(ctx, im.Ref, im.Arch)
 			if err != nil {
-				return "", fmt.Errorf("resolving build image %s: %w", it.Image, err)
+				return "", fmt.Errorf("resolving build image %s: %w", im.Ref, err)
 			}
 			lines = append(lines, "image-digest "+digest)
 		}

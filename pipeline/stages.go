@@ -153,8 +153,9 @@ func (x *item) fillStage(ctx context.Context) error {
 	}
 	for _, b := range it.Builders {
 		j := &builders.Job{
-			Layer: it.Layer, Target: it.Target, Config: o.Config, Stage: x.stage,
-			Work: filepath.Join(work, b.Name()), Engine: o.Engine, Image: it.Image, StepArch: it.StepArch,
+			Layer: it.Layer, Target: it.Target, Stage: x.stage,
+			Work: filepath.Join(work, b.Name()), Engine: o.Engine,
+			Images: it.Images, Image: it.Image, StepArch: it.StepArch,
 			SourceDateEpoch: o.Epoch.Unix(), NoCache: o.NoCache, Log: o.Log, CacheDir: o.Cache.Dir,
 		}
 		if err := os.Mkdir(j.Work, 0o755); err != nil {

@@ -19,24 +19,83 @@ type Item struct {
 	Layer    *config.Layer
 	Target   builders.Target
 	Builders []builders.Builder
-	// Image is the build image for container steps; empty for a layer of files.
-	Image string
-	// StepArch is the architecture container steps run as: Target.Arch, unless
-	// the builder that needs the engine runs its steps natively
-	// (builders.StepArcher); Image is the one configured for StepArch.
+	// Engine is the most any builder of the item needs containers (never, maybe,
+	// always).
+	Engine builders.EngineUse
+	// Images are every build image the builders may run steps in, chosen here
+	// once (see ChooseImage): plan shows them, the cache key hashes them, builders
+	// run in them. Empty for a layer that never needs a container.
+	Images builders.Images
+	// Image and StepArch are Images[0]: the image of the first builder that needs
+	// one and the architecture its steps run as (the target's, or this machine's
+	// for a step whose output does not depend on the CPU, such as Maven's).
+	Image    string
 	StepArch lambda.Arch
 	// File is the zip's name in the output folder: <layer>-<arch>.zip.
 	File string
 }
 
-// NeedsEngine reports whether any builder of the item runs container steps.
-func (it *Item) NeedsEngine() bool {
-	for _, b := range it.Builders {
-		if b.NeedsEngine(it.Layer, it.Target) {
-			return true
+// NeedsEngine reports whether some builder of the item surely runs container steps.
+func (it *Item) NeedsEngine() bool { return it.Engine == builders.UsesEngine }
+
+// ChooseImage is the one place a build image is decided: the layer's image, else
+// [images] for the runtime, else [images] default, else the SAM build image of the
+// runtime, with {arch} replaced; folders resolved against the config file (and
+// through symlinks: BuildKit keeps a synced folder by its path, so every project
+// linking one image folder shares one copy).
+func ChooseImage(cfg *config.File, l *config.Layer, runtime string, arch lambda.Arch) (string, error) {
+	var rts []string
+	if runtime != "" {
+		rts = []string{runtime}
+	}
+	ref := engine.ImageFor(cfg.Images, l.Image, rts, arch)
+	img, err := engine.ParseImage(ref, cfg.Dir)
+	if err != nil {
+		return "", fmt.Errorf("layer %s (%s): %w", l.Name, arch, err)
+	}
+	if img.Dir != "" {
+		if real, err := filepath.EvalSymlinks(img.Dir); err == nil {
+			img.Dir = real
 		}
 	}
-	return false
+	return img.String(), nil
+}
+
+// chooseImages fills it.Engine and it.Images from what the builders say they need.
+func chooseImages(cfg *config.File, it *Item) error {
+	seen := map[builders.ImageNeed]bool{}
+	for _, b := range it.Builders {
+		n := b.Engine(it.Layer, it.Target)
+		if n.Use == builders.NoEngine {
+			continue
+		}
+		it.Engine = max(it.Engine, n.Use)
+		needs := n.Images
+		if len(needs) == 0 {
+			rt := ""
+			if len(it.Layer.CompatibleRuntimes) > 0 {
+				rt = it.Layer.CompatibleRuntimes[0]
+			}
+			needs = []builders.ImageNeed{{Runtime: rt, Arch: it.Target.Arch}}
+		}
+		for _, need := range needs {
+			if seen[need] {
+				continue
+			}
+			seen[need] = true
+			ref, err := ChooseImage(cfg, it.Layer, need.Runtime, need.Arch)
+			if err != nil {
+				return err
+			}
+			it.Images = append(it.Images, builders.Image{ImageNeed: need, Ref: ref})
+		}
+	}
+	if len(it.Images) > 0 {
+		it.Image, it.StepArch = it.Images[0].Ref, it.Images[0].Arch
+	} else {
+		it.StepArch = it.Target.Arch
+	}
+	return nil
 }
 
 // Make plans the named layers (all when names is empty) for the given architectures
@@ -79,21 +138,8 @@ func Make(cfg *config.File, names []string, arches []lambda.Arch, all []builders
 				Builders: bs,
 				File:     l.Name + "-" + string(a) + ".zip",
 			}
-			it.StepArch = stepArch(&it)
-			if it.NeedsEngine() || usesImage(bs) {
-				ref := engine.ImageFor(cfg.Images, l.Image, l.CompatibleRuntimes, it.StepArch)
-				img, err := engine.ParseImage(ref, cfg.Dir)
-				if err != nil {
-					return nil, fmt.Errorf("layer %s (%s): %w", l.Name, it.StepArch, err)
-				}
-				// BuildKit keeps a synced folder by its path: resolving symlinks lets
-				// every project that links the same image share one copy.
-				if img.Dir != "" {
-					if real, err := filepath.EvalSymlinks(img.Dir); err == nil {
-						img.Dir = real
-					}
-				}
-				it.Image = img.String()
+			if err := chooseImages(cfg, &it); err != nil {
+				return nil, err
 			}
 			items = append(items, it)
 			built++
@@ -106,28 +152,6 @@ func Make(cfg *config.File, names []string, arches []lambda.Arch, all []builders
 		return nil, fmt.Errorf("nothing to build for %s in %s", joinArches(arches), cfg.Path)
 	}
 	return items, nil
-}
-
-// stepArch is the architecture the item's container steps run as.
-func stepArch(it *Item) lambda.Arch {
-	for _, b := range it.Builders {
-		if sa, ok := b.(builders.StepArcher); ok && b.NeedsEngine(it.Layer, it.Target) {
-			return sa.StepArch(it.Layer, it.Target)
-		}
-	}
-	return it.Target.Arch
-}
-
-// usesImage reports whether a builder may run container steps for some inputs (a
-// language builder in auto mode compiles in the image only when it must): the image
-// is then part of the plan, and of the cache key, even before any step needs it.
-func usesImage(bs []builders.Builder) bool {
-	for _, b := range bs {
-		if b.Name() != "files" {
-			return true
-		}
-	}
-	return false
 }
 
 func hasArch(as []lambda.Arch, a lambda.Arch) bool {

@@ -85,7 +85,11 @@ func TestMakeSelection(t *testing.T) {
 // target (as Java's Maven step does on an x86_64 machine).
 type nativeSteps struct{ builders.Builder }
 
-func (nativeSteps) StepArch(*config.Layer, builders.Target) lambda.Arch { return lambda.X86_64 }
+func (n nativeSteps) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds {
+	e := n.Builder.Engine(l, t)
+	e.Images = []builders.ImageNeed{{Runtime: l.CompatibleRuntimes[0], Arch: lambda.X86_64}}
+	return e
+}
 
 // The image of an item whose steps run natively is the one configured for the
 // step's architecture, not the target's: it is what the cache key must hash.

@@ -25,7 +25,9 @@ func New() Builder { return Builder{} }
 
 func (Builder) Name() string                                    { return "files" }
 func (Builder) Applies(l *config.Layer) bool                    { return len(l.Files) > 0 }
-func (Builder) NeedsEngine(*config.Layer, builders.Target) bool { return false }
+func (Builder) Engine(*config.Layer, builders.Target) builders.EngineNeeds {
+	return builders.EngineNeeds{Use: builders.NoEngine}
+}
 
 func (Builder) Inputs(l *config.Layer, _ builders.Target) ([]builders.Input, error) {
 	var in []builders.Input

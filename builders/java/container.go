@@ -146,34 +146,14 @@ func hostArch() (lambda.Arch, bool) {
 	return "", false
 }
 
-// stepImage is the build image for this machine's architecture and the
-// architecture to run it as. The plan resolves both (Job.StepArch, through
-// StepArch); a job made by hand (tests) gets them here the same way
-// (engine.ImageFor). On another kind of machine, or without the config file, the
-// target's own image and architecture (emulated) are used.
+// stepImage is the build image plan chose for Maven's step and the architecture
+// it runs as (see Builder.Engine); a job made by hand without StepArch runs as the
+// target.
 func stepImage(j *builders.Job) (string, lambda.Arch, error) {
-	if j.StepArch != "" { // plan resolved it (plan.Item.StepArch)
+	if j.StepArch != "" {
 		return j.Image, j.StepArch, nil
 	}
-	a, ok := hostArch()
-	if !ok || a == j.Target.Arch || j.Config == nil {
-		return j.Image, j.Target.Arch, nil
-	}
-	ref := engine.ImageFor(j.Config.Images, j.Layer.Image, j.Layer.CompatibleRuntimes, a)
-	if ref == "" {
-		return j.Image, j.Target.Arch, nil
-	}
-	img, err := engine.ParseImage(ref, j.Config.Dir)
-	if err != nil {
-		return "", "", fmt.Errorf("layer %s (%s): %w", j.Layer.Name, a, err)
-	}
-	// As plan does: one synced copy per real folder.
-	if img.Dir != "" {
-		if real, err := filepath.EvalSymlinks(img.Dir); err == nil {
-			img.Dir = real
-		}
-	}
-	return img.String(), a, nil
+	return j.Image, j.Target.Arch, nil
 }
 
 // mavenSettings are the host's Maven settings for a container step.

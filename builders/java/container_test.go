@@ -63,8 +63,8 @@ func TestMode(t *testing.T) {
 			if got := b.mode(cfg.Layers[0]); got != c.want {
 				t.Errorf("mode %s, want %s", got, c.want)
 			}
-			if got := b.NeedsEngine(cfg.Layers[0], target(cfg, lambda.ARM64)); got != (c.want == "container") {
-				t.Errorf("NeedsEngine %v", got)
+			if got := b.Engine(cfg.Layers[0], target(cfg, lambda.ARM64)).Use == builders.UsesEngine; got != (c.want == "container") {
+				t.Errorf("uses the engine: %v", got)
 			}
 		})
 	}
@@ -244,8 +244,8 @@ func TestContainerArtifacts(t *testing.T) {
 			if !it.NeedsEngine() {
 				t.Fatal("no engine needed")
 			}
-			j := &builders.Job{Layer: it.Layer, Target: it.Target, Config: cfg, Stage: t.TempDir(), Work: t.TempDir(),
-				Engine: fake, Image: it.Image, SourceDateEpoch: 315532800, NoCache: true}
+			j := &builders.Job{Layer: it.Layer, Target: it.Target, Stage: t.TempDir(), Work: t.TempDir(),
+				Engine: fake, Images: it.Images, Image: it.Image, StepArch: it.StepArch, SourceDateEpoch: 315532800, NoCache: true}
 			if err := b.Build(context.Background(), j); err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +299,7 @@ func TestContainerPom(t *testing.T) {
 		"classifiers-pom.xml": {"dev.layerpack.test:lp-native:1.0:aarch_64"},
 	})}
 	b := unitBuilder()
-	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.ARM64), Config: cfg, Stage: t.TempDir(), Work: t.TempDir(),
+	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.ARM64), Stage: t.TempDir(), Work: t.TempDir(),
 		Engine: fake, Image: "rootfs://" + filepath.Join(dir, "images", "arm64")}
 	if err := b.Build(context.Background(), j); err != nil {
 		t.Fatal(err)

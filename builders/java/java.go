@@ -57,18 +57,22 @@ func New() *Builder { return &Builder{} }
 func (*Builder) Name() string                 { return "java" }
 func (*Builder) Applies(l *config.Layer) bool { return l.Java != nil }
 
-// StepArch is the architecture Maven's container step runs as: this machine's
-// (see stepImage), whatever the target.
-func (b *Builder) StepArch(_ *config.Layer, t builders.Target) lambda.Arch {
-	if a, ok := hostArch(); ok {
-		return a
+// Engine: always when Maven runs in the build image (see mode), in the image of
+// this machine's architecture whatever the target: jars do not depend on the CPU
+// that resolved them, so the step runs natively instead of under QEMU.
+func (b *Builder) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds {
+	if b.mode(l) != "container" {
+		return builders.EngineNeeds{Use: builders.NoEngine}
 	}
-	return t.Arch
-}
-
-// NeedsEngine is true when Maven runs in the build image (see mode).
-func (b *Builder) NeedsEngine(l *config.Layer, _ builders.Target) bool {
-	return b.mode(l) == "container"
+	arch := t.Arch
+	if a, ok := hostArch(); ok {
+		arch = a
+	}
+	rt := ""
+	if len(l.CompatibleRuntimes) > 0 {
+		rt = l.CompatibleRuntimes[0]
+	}
+	return builders.EngineNeeds{Use: builders.UsesEngine, Images: []builders.ImageNeed{{Runtime: rt, Arch: arch}}}
 }
 
 // Plugin is the Maven plugin that lists the resolved classpath; pinned, because its

@@ -78,7 +78,7 @@ func TestGradleMissing(t *testing.T) {
 	})
 	cfg := loadConfig(t, dir)
 	t.Setenv("PATH", t.TempDir()) // no gradle anywhere
-	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Config: cfg, Stage: t.TempDir(), Work: t.TempDir()}
+	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Stage: t.TempDir(), Work: t.TempDir()}
 	err := New().Build(context.Background(), j)
 	want := "layer.jl.java.gradle: Gradle is not installed on this machine (no gradle on PATH and no executable gradlew next to build.gradle): install Gradle, or give a pom or artifacts, which Maven resolves"
 	if err == nil || err.Error() != want {
@@ -92,7 +92,7 @@ func TestMvnMissing(t *testing.T) {
 	})
 	cfg := loadConfig(t, dir)
 	t.Setenv("PATH", t.TempDir())
-	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Config: cfg, Stage: t.TempDir(), Work: t.TempDir()}
+	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Stage: t.TempDir(), Work: t.TempDir()}
 	err := (&Builder{Repo: t.TempDir()}).Build(context.Background(), j)
 	want := `mvn (Apache Maven) is not on PATH: with build = "host" layerpack resolves Java dependencies with Maven on this machine; install Maven 3.6.3 or later (apt-get install maven), or use build = "auto" or "container" to run Maven in the build image`
 	if err == nil || err.Error() != want {

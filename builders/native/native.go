@@ -26,7 +26,9 @@ func New() *Builder { return &Builder{} }
 
 func (*Builder) Name() string                                    { return "native" }
 func (*Builder) Applies(l *config.Layer) bool                    { return l.Native != nil }
-func (*Builder) NeedsEngine(*config.Layer, builders.Target) bool { return true }
+func (*Builder) Engine(*config.Layer, builders.Target) builders.EngineNeeds {
+	return builders.EngineNeeds{Use: builders.UsesEngine}
+}
 
 func (*Builder) Inputs(l *config.Layer, _ builders.Target) ([]builders.Input, error) {
 	// The script, packages and env are in the config section, which is in the key.

@@ -73,22 +73,24 @@ func mode(n *config.Node) string {
 	return n.Build
 }
 
-// NeedsEngine is true for "container", false for "host", and for "auto" true
-// when the lockfile has a package with install scripts for the target (it may
-// need a native build; the build image is then part of the cache key).
-func (b *Builder) NeedsEngine(l *config.Layer, t builders.Target) bool {
+// Engine: always for "container", never for "host"; for "auto" always when the
+// lockfile has a package with install scripts for the target (it may need a native
+// build, so the image's digest is keyed), else maybe.
+func (b *Builder) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds {
 	switch mode(l.Node) {
 	case modeContainer:
-		return true
+		return builders.EngineNeeds{Use: builders.UsesEngine}
 	case modeHost:
-		return false
+		return builders.EngineNeeds{Use: builders.NoEngine}
 	}
 	p, err := loadProject(l.Node.AbsDir, l.Node.Dir)
 	if err != nil {
-		return false // Inputs reports it, before anything needs a daemon
+		return builders.EngineNeeds{Use: builders.MaybeEngine} // Inputs reports it, before anything needs a daemon
 	}
-	may, err := p.mayRunScripts(targetPlatform(t.Arch))
-	return err != nil || may
+	if may, err := p.mayRunScripts(targetPlatform(t.Arch)); err != nil || may {
+		return builders.EngineNeeds{Use: builders.UsesEngine}
+	}
+	return builders.EngineNeeds{Use: builders.MaybeEngine}
 }
 
 // Inputs are the project files an install reads, local dependencies, the host

@@ -99,7 +99,7 @@ func TestBuildAuto(t *testing.T) {
 			eng := &engine.Fake{Hook: fakeNativeBuild(t, "v18.20.4")}
 			l := layer(dir, tc.node, runtimes(t, tc.rts...))
 			b := New()
-			if !b.NeedsEngine(l, builders.Target{Arch: tc.arch}) {
+			if !(b.Engine(l, builders.Target{Arch: tc.arch}).Use == builders.UsesEngine) {
 				t.Error("NeedsEngine = false for a project with an addon")
 			}
 			var log bytes.Buffer
@@ -159,7 +159,7 @@ func TestBuildHostFailsForNative(t *testing.T) {
 	eng := &engine.Fake{}
 	l := layer(dir, config.Node{Build: "host"}, runtimes(t, "nodejs20.x"))
 	b := New()
-	if b.NeedsEngine(l, builders.Target{Arch: lambda.ARM64}) {
+	if (b.Engine(l, builders.Target{Arch: lambda.ARM64}).Use == builders.UsesEngine) {
 		t.Error("host mode needs no engine")
 	}
 	err := b.Build(context.Background(), newJob(t, l, lambda.ARM64, eng, &bytes.Buffer{}))
@@ -177,11 +177,11 @@ func TestBuildHostPureJS(t *testing.T) {
 	dir := fixtureProject(t, []string{"purejs"}, nil)
 	l := layer(dir, config.Node{Build: "host", Prune: "safe", PruneTypes: true}, runtimes(t, "nodejs22.x"))
 	b := New()
-	if b.NeedsEngine(l, builders.Target{Arch: lambda.X86_64}) {
+	if (b.Engine(l, builders.Target{Arch: lambda.X86_64}).Use == builders.UsesEngine) {
 		t.Error("NeedsEngine")
 	}
 	auto := layer(dir, config.Node{}, l.Runtimes)
-	if b.NeedsEngine(auto, builders.Target{Arch: lambda.X86_64}) {
+	if (b.Engine(auto, builders.Target{Arch: lambda.X86_64}).Use == builders.UsesEngine) {
 		t.Error("auto mode needs no engine for a pure-JS lockfile")
 	}
 	j := newJob(t, l, lambda.X86_64, nil, &bytes.Buffer{})
@@ -249,7 +249,7 @@ func TestBuildContainerMode(t *testing.T) {
 	l := layer(dir, config.Node{Build: "container"}, runtimes(t, "nodejs18.x"))
 	b := New()
 	hermetic(b, map[string]string{"NPM_TOKEN": "s3cr3t-token"})
-	if !b.NeedsEngine(l, builders.Target{Arch: lambda.ARM64}) {
+	if !(b.Engine(l, builders.Target{Arch: lambda.ARM64}).Use == builders.UsesEngine) {
 		t.Error("container mode needs the engine")
 	}
 	var log bytes.Buffer
@@ -336,7 +336,7 @@ func TestInputsAndStepsHideCredentials(t *testing.T) {
 	if s := b.Steps(l, tg); len(s) != 1 || !strings.HasPrefix(s[0], "error: no lockfile in app: ") {
 		t.Errorf("Steps without lockfile: %q", s)
 	}
-	if b.NeedsEngine(l, tg) {
+	if (b.Engine(l, tg).Use == builders.UsesEngine) {
 		t.Error("NeedsEngine without lockfile")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/plan"
 )
 
 // These tests run the builder for real on the host (pip with --no-index and
@@ -71,7 +72,16 @@ func runBuild(t *testing.T, b *Builder, cfg *config.File, arch lambda.Arch, eng 
 	stage := filepath.Join(work, "stage")
 	os.MkdirAll(stage, 0o755)
 	var log bytes.Buffer
-	j := &builders.Job{Layer: l, Target: builders.Target{Arch: arch, Runtimes: l.Runtimes}, Config: cfg,
+	tg := builders.Target{Arch: arch, Runtimes: l.Runtimes}
+	var images builders.Images
+	for _, need := range b.Engine(l, tg).Images {
+		ref, err := plan.ChooseImage(cfg, l, need.Runtime, need.Arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, builders.Image{ImageNeed: need, Ref: ref})
+	}
+	j := &builders.Job{Layer: l, Target: tg, Images: images,
 		Stage: stage, Work: filepath.Join(work, "python"), Engine: eng, SourceDateEpoch: 1700000000, Log: &log}
 	os.MkdirAll(j.Work, 0o755)
 	err := b.Build(context.Background(), j)

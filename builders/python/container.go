@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
 )
 
@@ -55,25 +54,6 @@ fi
 "$PY" -m pip install --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@" -r ` + ctrReq + `/requirements.txt
 `
 
-// imageRef is the build image for a target: the layer's image, else [images] for
-// the target's first runtime, else [images] default, else the SAM build image of
-// that runtime. cfg may be nil (Inputs does not see the config file; then a
-// relative rootfs:// or oci-layout:// folder stays as written).
-func imageRef(l *config.Layer, cfg *config.File, t Target) string {
-	var images map[string]string
-	dir := ""
-	if cfg != nil {
-		images, dir = cfg.Images, cfg.Dir
-	}
-	ref := engine.ImageFor(images, l.Image, t.Runtimes, t.Arch)
-	if dir == "" {
-		return ref
-	}
-	if im, err := engine.ParseImage(ref, dir); err == nil {
-		return im.String()
-	}
-	return ref
-}
 
 // ctrIndex is the index settings for a container step: plain options as arguments,
 // URLs with credentials as secret environment variables (never in the step's
@@ -171,10 +151,9 @@ func (jb *job) engine() (engine.Engine, error) {
 	return jb.j.Engine, nil
 }
 
-// image is the build image for a target: the item's for the first Python version
-// (the pipeline resolved it), else this builder's choice for the target.
+// image is the build image plan chose for the target's Python version.
 func (jb *job) image(t Target) string {
-	return imageRef(jb.j.Layer, jb.j.Config, t)
+	return jb.j.Images.For(t.Runtimes[0], t.Arch)
 }
 
 // containerWheels builds wheels from the sdists in sdistDir into wheelDir, in the

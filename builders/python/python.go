@@ -56,12 +56,23 @@ func New() *Builder { return &Builder{} }
 func (*Builder) Name() string                 { return "python" }
 func (*Builder) Applies(l *config.Layer) bool { return l.Python != nil }
 
-// NeedsEngine is true for build = "container" only. With "auto" a container is used
-// only when some requirement has no wheel for the target, which is not known before
-// resolving; the build image is then resolved when needed, and the cache key holds
-// its reference (not its digest, which would need the daemon on every build).
-func (*Builder) NeedsEngine(l *config.Layer, _ builders.Target) bool {
-	return buildMode(l.Python) == "container"
+// Engine: always for build = "container", never for "host". With "auto" a
+// container is used only when some requirement has no wheel for the target, which
+// is not known before resolving: maybe. Each Python version of the layer has its
+// own image (the one of its first runtime).
+func (*Builder) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds {
+	use := builders.MaybeEngine
+	switch buildMode(l.Python) {
+	case "container":
+		use = builders.UsesEngine
+	case "host":
+		return builders.EngineNeeds{Use: builders.NoEngine}
+	}
+	var need []builders.ImageNeed
+	for _, tg := range Targets(t.Runtimes, t.Arch) {
+		need = append(need, builders.ImageNeed{Runtime: tg.Runtimes[0], Arch: t.Arch})
+	}
+	return builders.EngineNeeds{Use: use, Images: need}
 }
 
 func buildMode(p *config.Python) string {
@@ -141,9 +152,6 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 	}
 	for _, tg := range Targets(t.Runtimes, t.Arch) {
 		in = append(in, builders.Input{Name: "target:" + tg.Version, Value: tg.ABI() + " " + strings.Join(tg.Platforms(), " ")})
-		if mode != "host" {
-			in = append(in, builders.Input{Name: "image:" + tg.Version, Value: imageRef(l, nil, tg)})
-		}
 	}
 	return in, nil
 }

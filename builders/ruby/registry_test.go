@@ -279,7 +279,7 @@ func fakeBuild(t *testing.T, p *bundlerProject, toml string, hook func(*engine.S
 	cfg := loadConfig(t, filepath.Join(root, "layerpack.toml"))
 	eng := &engine.Fake{Hook: func(_ context.Context, s *engine.Step) error { return hook(s) }}
 	work := t.TempDir()
-	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Config: cfg,
+	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64),
 		Stage: t.TempDir(), Work: work, Engine: eng, Image: "rootfs:///unused"}
 	b := &Builder{Getenv: knob(""), Environ: func() []string { return p.env }}
 	err := b.Build(context.Background(), j)

@@ -55,7 +55,9 @@ func (*Builder) Applies(l *config.Layer) bool { return l.Ruby != nil }
 
 // NeedsEngine is always true: gems are installed by the Ruby of the runtime, which
 // only the build image has ("host" is refused by Inputs).
-func (*Builder) NeedsEngine(*config.Layer, builders.Target) bool { return true }
+func (*Builder) Engine(*config.Layer, builders.Target) builders.EngineNeeds {
+	return builders.EngineNeeds{Use: builders.UsesEngine}
+}
 
 func (b *Builder) getenv(k string) string {
 	if b.Getenv != nil {

@@ -149,7 +149,7 @@ func TestConfigErrors(t *testing.T) {
 			}
 			// Build reports the same before running anything.
 			eng := &engine.Fake{}
-			j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Config: cfg, Stage: t.TempDir(), Work: t.TempDir(), Engine: eng}
+			j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.X86_64), Stage: t.TempDir(), Work: t.TempDir(), Engine: eng}
 			if err := New().Build(context.Background(), j); err == nil || err.Error() != c.want {
 				t.Errorf("Build error:\n%v\nwant:\n%s", err, c.want)
 			}
@@ -361,7 +361,7 @@ func runFake(t *testing.T, dir string, b *Builder) (string, error) {
 	stage := t.TempDir()
 	eng := &engine.Fake{Exec: true}
 	t.Cleanup(func() { eng.Close() })
-	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, hostArch(t)), Config: cfg,
+	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, hostArch(t)),
 		Stage: stage, Work: t.TempDir(), Engine: eng, Image: "rootfs:///unused", SourceDateEpoch: 315532800}
 	return stage, b.Build(context.Background(), j)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/layerpack/layerpack/cache"
@@ -59,14 +58,5 @@ func (f *engineFlags) openEngine(e *env, cfg *config.File, cacheDir, progress st
 
 // describeStepEnv says which CA and proxy settings steps get, for plan.
 func (f *engineFlags) describeStepEnv(e *env, cfg *config.File) []string {
-	var out []string
-	if f.trustHostCA(cfg) {
-		out = append(out, engine.DescribeHostCA(engine.HostCABundle(e.getenv))...)
-	}
-	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy"} {
-		if v := e.getenv(k); v != "" {
-			out = append(out, fmt.Sprintf("%s passed from the host", k))
-		}
-	}
-	return out
+	return engine.DescribeStepEnv(e.getenv, f.trustHostCA(cfg))
 }

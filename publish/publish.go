@@ -352,6 +352,10 @@ func readChecked(z Zip) ([]byte, error) {
 	return b, nil
 }
 
+// shaMetaKey is object metadata that repeats the checksum, for S3 implementations
+// that do not return x-amz-checksum-sha256 on HEAD (moto among them).
+const shaMetaKey = "codesha256"
+
 // upload puts the zip at a content-addressed key, unless an object with its
 // checksum is already there. S3's SHA-256 checksum is the same base64 value as
 // CodeSha256, and S3 refuses the upload when the bytes do not match it.
@@ -365,7 +369,7 @@ func (u *unit) upload(ctx context.Context) (bucket, key string, err error) {
 	key = u.o.S3Prefix + z.Name + "/" + hex.EncodeToString(raw) + ".zip"
 	head, err := u.c.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, ChecksumMode: s3types.ChecksumModeEnabled})
 	switch {
-	case err == nil && aws.ToString(head.ChecksumSHA256) == z.CodeSha256:
+	case err == nil && (aws.ToString(head.ChecksumSHA256) == z.CodeSha256 || head.Metadata[shaMetaKey] == z.CodeSha256):
 		u.say("s3://%s/%s exists, upload skipped", bucket, key)
 		return bucket, key, nil
 	case err != nil && !isNotFound(err):
@@ -378,6 +382,7 @@ func (u *unit) upload(ctx context.Context) (bucket, key string, err error) {
 	_, err = u.c.S3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &bucket, Key: &key, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
 		ChecksumSHA256: &z.CodeSha256, ContentType: aws.String("application/zip"),
+		Metadata: map[string]string{shaMetaKey: z.CodeSha256},
 	})
 	if err != nil {
 		return "", "", u.fail("s3:PutObject", err)

@@ -333,7 +333,8 @@ func (u *unit) publish(ctx context.Context) (*lambda.PublishLayerVersionOutput, 
 	if err != nil {
 		return nil, u.fail("lambda:PublishLayerVersion", err)
 	}
-	if got := aws.ToString(out.Content.CodeSha256); out.Content != nil && got != "" && got != z.CodeSha256 {
+	if out.Content != nil && aws.ToString(out.Content.CodeSha256) != "" && *out.Content.CodeSha256 != z.CodeSha256 {
+		got := *out.Content.CodeSha256
 		return nil, fmt.Errorf("%s %s: version %d has CodeSha256 %s, not the zip's %s", z.Name, u.region, out.Version, got, z.CodeSha256)
 	}
 	return out, nil

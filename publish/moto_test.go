@@ -4,11 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,121 +13,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/layerpack/layerpack/internal/testneed"
+	"github.com/layerpack/layerpack/internal/mototest"
 	lam "github.com/layerpack/layerpack/lambda"
-)
-
-// motoServer is moto's AWS emulator, one process for the package, started on the
-// first test that needs it and reset before each test.
-type motoServer struct {
-	cmd  *exec.Cmd
-	addr string // http://127.0.0.1:PORT
-}
-
-var (
-	motoOnce sync.Once
-	motoMain *motoServer
-	motoErr  error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if motoMain != nil {
-		motoMain.stop()
-	}
+	mototest.Close()
 	os.Exit(code)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// startMoto starts moto_server on port (0: a free one) and waits until it answers.
-func startMoto(bin string, port int) (*motoServer, error) {
-	if port == 0 {
-		var err error
-		if port, err = freePort(); err != nil {
-			return nil, err
-		}
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	// The server must not see the tests' client settings (an empty AWS_CA_BUNDLE
-	// breaks its own boto calls).
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	var logBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &motoServer{cmd: cmd, addr: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		// A reset also answers only once the server is up; a fresh server answers
-		// its first Lambda call with a 500 without it.
-		resp, err := http.Post(s.addr+"/moto-api/reset", "", nil)
-		if err == nil {
-			resp.Body.Close()
-			return s, nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.stop()
-	return nil, fmt.Errorf("moto_server did not answer on %s within 30s: %s", s.addr, logBuf.String())
-}
-
-func (s *motoServer) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	}
-}
-
-func (s *motoServer) reset(t *testing.T) {
-	t.Helper()
-	resp, err := http.Post(s.addr+"/moto-api/reset", "", nil)
-	if err != nil {
-		t.Fatalf("resetting moto: %v", err)
-	}
-	resp.Body.Close()
 }
 
 // moto returns the package's emulator, reset, with dummy credentials in the
 // environment and AWS_ENDPOINT_URL pointing at it (the SDK reads it itself).
-func moto(t *testing.T) *motoServer {
+func moto(t *testing.T) *mototest.Server {
 	t.Helper()
-	bin := testneed.Env(t, "LAYERPACK_TEST_MOTO_SERVER")
-	motoOnce.Do(func() { motoMain, motoErr = startMoto(bin, 0) })
-	if motoErr != nil {
-		t.Fatal(motoErr)
-	}
-	motoMain.reset(t)
-	awsEnv(t, motoMain.addr)
-	return motoMain
-}
-
-func awsEnv(t *testing.T, endpoint string) {
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "",
-		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_ENDPOINT_URL": endpoint,
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CA_BUNDLE": "", // the emulator is plain HTTP
-	} {
+	s := mototest.Shared(t)
+	for k, v := range mototest.Env(s, t.TempDir()) {
 		t.Setenv(k, v)
 	}
+	return s
 }
 
 // counter is an HTTP transport that counts the API calls made through it.
@@ -264,5 +168,3 @@ func runOK(t *testing.T, zips []Zip, o Options) []Result {
 	}
 	return res
 }
-
-var _ = aws.String

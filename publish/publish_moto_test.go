@@ -2,7 +2,6 @@ package publish
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/internal/mototest"
 	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/manifest"
 )
@@ -259,19 +259,19 @@ func TestPublishDryRun(t *testing.T) {
 // finishes the rest.
 func TestPublishEmulatorStopped(t *testing.T) {
 	main := moto(t)
-	bin := testneed.Env(t, "LAYERPACK_TEST_MOTO_SERVER")
-	second, err := startMoto(bin, 0)
+	bin := testneed.Env(t, mototest.EnvVar)
+	second, err := mototest.Start(bin, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := second.addr[strings.LastIndex(second.addr, ":")+1:]
-	t.Cleanup(func() { second.stop() })
-	endpoints := map[string]string{"us-east-1": main.addr, "eu-west-1": second.addr}
+	port := second.Port
+	t.Cleanup(func() { second.Stop() })
+	endpoints := map[string]string{"us-east-1": main.Addr, "eu-west-1": second.Addr}
 	var killed atomic.Bool
 	c := &counter{before: func(r *http.Request) {
 		// Stop the second emulator just before its first call of the run.
-		if r.URL.Host == strings.TrimPrefix(second.addr, "http://") && killed.CompareAndSwap(false, true) {
-			second.stop()
+		if r.URL.Host == second.Host() && killed.CompareAndSwap(false, true) {
+			second.Stop()
 		}
 	}}
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithHTTPClient(&http.Client{Transport: c}))
@@ -319,7 +319,7 @@ func TestPublishEmulatorStopped(t *testing.T) {
 		t.Errorf("manifest records %+v", p)
 	}
 	// The emulator is back (on the same port); a rerun finishes the rest.
-	second, err = startMoto(bin, atoi(t, port))
+	second, err = mototest.Start(bin, port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,14 +334,6 @@ func TestPublishEmulatorStopped(t *testing.T) {
 	if m, _ = manifest.Read(mpath); len(m.Layers[0].Published) != 2 {
 		t.Errorf("manifest after the rerun: %+v", m.Layers[0].Published)
 	}
-}
-
-func atoi(t *testing.T, s string) int {
-	var n int
-	if _, err := fmt.Sscan(s, &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 func writeManifest(t *testing.T, dir string, z Zip) string {
@@ -387,4 +379,3 @@ func TestUnchangedPublishCalls(t *testing.T) {
 	}
 }
 
-var _ = json.Marshal

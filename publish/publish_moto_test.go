@@ -378,4 +378,3 @@ func TestUnchangedPublishCalls(t *testing.T) {
 		t.Errorf("%d calls for %d pairs (target <= 3 each), %d writes", c.total.Load(), pairs, c.writes.Load())
 	}
 }
-

@@ -23,6 +23,9 @@ func (c *buildCmd) Run(e *env) error {
 	if c.Publish && c.JSON {
 		out = e.stderr // stdout is the JSON document
 	}
+	if !c.Publish && (len(c.Region) > 0 || c.Profile != "" || c.DryRun || c.JSON) {
+		return usageError{errors.New("--region, --profile, --dry-run and --json apply to publishing: add --publish, or use layerpack publish")}
+	}
 	b, err := c.build(e, out)
 	if err != nil || !c.Publish {
 		return err

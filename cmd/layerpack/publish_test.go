@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/layerpack/layerpack/internal/mototest"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/manifest"
 )
 
@@ -23,10 +24,7 @@ const secretKey = "s3cr3t-key-never-printed"
 // TestPublishCommand runs `layerpack publish` and `layerpack build --publish`, for
 // real, against moto's server: files-only layers, so no BuildKit is needed.
 func TestPublishCommand(t *testing.T) {
-	bin := os.Getenv(mototest.EnvVar)
-	if bin == "" {
-		mototest.Shared(t) // skips, or fails under CI
-	}
+	bin := testneed.Env(t, mototest.EnvVar)
 	srv, err := mototest.Start(bin, 0)
 	if err != nil {
 		t.Fatal(err)

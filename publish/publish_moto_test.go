@@ -378,3 +378,26 @@ func TestUnchangedPublishCalls(t *testing.T) {
 		t.Errorf("%d calls for %d pairs (target <= 3 each), %d writes", c.total.Load(), pairs, c.writes.Load())
 	}
 }
+
+// The service-specific endpoint variables win over AWS_ENDPOINT_URL: the SDK reads
+// them itself, for Lambda and for S3.
+func TestServiceEndpointVariables(t *testing.T) {
+	srv := moto(t)
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing listens there
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", srv.Addr)
+	t.Setenv("AWS_ENDPOINT_URL_S3", srv.Addr)
+	c := &counter{}
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("artifacts-us-east-1")}); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Regions: []string{"us-east-1"}, Open: opener(t, c), S3Bucket: "artifacts-{region}", DirectLimit: 10}
+	res := runOK(t, []Zip{makeZip(t, t.TempDir(), "big", "arm64", "v1")}, o)
+	if res[0].Status != StatusNew || c.get("PUT s3") != 1 {
+		t.Errorf("%+v, calls %v", res[0], c.calls)
+	}
+}

@@ -170,6 +170,25 @@ principal = "*"
 		t.Errorf("no region:\n%s", errOut)
 	}
 
+	// --profile: the region and credentials of a shared config profile.
+	awsDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(awsDir, "config"), []byte("[profile ci]\nregion = ap-south-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(awsDir, "credentials"), []byte("[ci]\naws_access_key_id = testing\naws_secret_access_key = "+secretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	profEnv := []string{"AWS_REGION=", "AWS_DEFAULT_REGION=", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+		"AWS_CONFIG_FILE=" + filepath.Join(awsDir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(awsDir, "credentials")}
+	out, _ = lp(0, profEnv, "publish", "--profile", "ci", "--arch", "x86_64", "--progress", "quiet")
+	if !strings.Contains(out, "tools-x86_64 ap-south-1 published arn:aws:lambda:ap-south-1:123456789012:layer:tools-x86_64:1 (new layer)\n") {
+		t.Errorf("--profile ci:\n%s", out)
+	}
+	_, errOut = lp(1, profEnv, "publish", "--profile", "nope", "--progress", "quiet")
+	if !strings.Contains(errOut, "loading the AWS configuration") || !strings.Contains(errOut, "nope") {
+		t.Errorf("unknown profile:\n%s", errOut)
+	}
+
 	mf := mustRead(t, filepath.Join(dir, "dist", manifest.FileName))
 	if strings.Contains(all.String()+mf+string(gh), secretKey) {
 		t.Error("the secret access key appears in output, the manifest or GITHUB_OUTPUT")

@@ -124,6 +124,6 @@ func Env(s *Server, dir string) map[string]string {
 		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_ENDPOINT_URL": s.Addr,
 		"AWS_CONFIG_FILE": dir + "/aws-config", "AWS_SHARED_CREDENTIALS_FILE": dir + "/aws-credentials",
 		"AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CA_BUNDLE": "", // the emulator is plain HTTP
+		"AWS_CA_BUNDLE":             "", // the emulator is plain HTTP
 	}
 }

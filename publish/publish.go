@@ -9,7 +9,6 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -376,12 +375,15 @@ func (u *unit) upload(ctx context.Context) (bucket, key string, err error) {
 	case err != nil && !isNotFound(err):
 		return "", "", u.fail("s3:GetObject (HeadObject)", err)
 	}
-	b, err := readChecked(z)
+	// Streamed from the file: S3 checks it against ChecksumSHA256 and refuses other
+	// bytes, so a zip changed since the build cannot become an object.
+	f, err := os.Open(z.Path)
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("layer %s (%s): %w", z.Layer, z.Arch, err)
 	}
+	defer f.Close()
 	_, err = u.c.S3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: &bucket, Key: &key, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
+		Bucket: &bucket, Key: &key, Body: f, ContentLength: aws.Int64(z.Size),
 		ChecksumSHA256: &z.CodeSha256, ContentType: aws.String("application/zip"),
 		Metadata: map[string]string{shaMetaKey: z.CodeSha256},
 	})

@@ -3,14 +3,15 @@
 package mototest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ const EnvVar = "LAYERPACK_TEST_MOTO_SERVER"
 // Server is one moto_server process.
 type Server struct {
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	logf *os.File
 	Addr string // http://127.0.0.1:PORT
 	Port int
 }
@@ -46,9 +47,23 @@ func Start(bin string, port int) (*Server, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	s := &Server{cmd: cmd, log: &bytes.Buffer{}, Addr: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port}
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	if err := cmd.Start(); err != nil {
+	// The server dies with the test process, even one that panics before its
+	// cleanup; and it logs to a file, not a pipe, so a vanished reader cannot make
+	// it spin on write errors.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logf, err := os.CreateTemp("", "moto-*.log")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(logf.Name()) // open until the server ends; nothing to clean up
+	s := &Server{cmd: cmd, logf: logf, Addr: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Pdeathsig follows the thread that started the child: keep it alive meanwhile.
+	runtime.LockOSThread()
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
+		logf.Close()
 		return nil, err
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -60,7 +75,7 @@ func Start(bin string, port int) (*Server, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.Stop()
-	return nil, fmt.Errorf("moto_server did not answer on %s within 30s: %s", s.Addr, s.log.String())
+	return nil, fmt.Errorf("moto_server did not answer on %s within 30s: %s", s.Addr, s.logText())
 }
 
 // Reset drops every resource the emulator holds.
@@ -79,12 +94,19 @@ func (s *Server) Reset() error {
 // Host is the server's host:port.
 func (s *Server) Host() string { return strings.TrimPrefix(s.Addr, "http://") }
 
+func (s *Server) logText() string {
+	b := make([]byte, 4096)
+	n, _ := s.logf.ReadAt(b, 0)
+	return string(b[:n])
+}
+
 // Stop kills the server.
 func (s *Server) Stop() {
-	if s.cmd.Process != nil {
+	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
 	}
+	s.logf.Close()
 }
 
 var (

@@ -29,6 +29,7 @@ type File struct {
 	// value becomes x86_64 or arm64. Optional.
 	Images   map[string]string
 	BuildKit BuildKit
+	Publish  Publish  // [publish], see publish.go
 	Layers   []*Layer // sorted by name
 }
 
@@ -69,6 +70,7 @@ type Layer struct {
 	Node         *Node    // optional [layer.NAME.node]
 	Ruby         *Ruby    // optional [layer.NAME.ruby]
 	Java         *Java    // optional [layer.NAME.java]
+	Publish      *LayerPublish `json:"-"` // optional [layer.NAME.publish]; not in the cache key: it cannot change the bytes
 }
 
 // Files is one [[layer.NAME.files]] entry.

@@ -121,9 +121,9 @@ func TestErrors(t *testing.T) {
 		want      []string
 	}{
 		{"unknown top key", "colour = 1\n[layer.a]\n" + ok,
-			[]string{`l.toml:1: colour: unknown key (known keys: defaults, images, buildkit, layer)`}},
+			[]string{`l.toml:1: colour: unknown key (known keys: defaults, images, buildkit, layer, publish)`}},
 		{"unknown layer key", "[layer.a]\nruntime = \"x\"\n" + ok,
-			[]string{`l.toml:2: layer.a.runtime: unknown key (known keys: description, license_info, compatible_runtimes, architectures, include, exclude, allow_secrets, image, files, native, python, node, ruby, java)`}},
+			[]string{`l.toml:2: layer.a.runtime: unknown key (known keys: description, license_info, compatible_runtimes, architectures, include, exclude, allow_secrets, image, files, native, python, node, ruby, java, publish)`}},
 		{"wrong type", "[layer.a]\ndescription = 5\n" + ok,
 			[]string{`l.toml:2: layer.a.description: must be a string, not an integer`}},
 		{"wrong element type", "[layer.a]\ncompatible_runtimes = [\"python3.12\", 3]\n[[layer.a.files]]\nsrc = \"scripts\"\n",

@@ -49,11 +49,12 @@ func decodeFile(w *walker, root *table, f *File) {
 		}
 	}
 	sort.Slice(f.Layers, func(i, j int) bool { return f.Layers[i].Name < f.Layers[j].Name })
-	root.done("defaults", "images", "buildkit", "layer")
+	decodePublish(root, f)
+	root.done("defaults", "images", "buildkit", "layer", "publish")
 }
 
 var layerKeys = []string{"description", "license_info", "compatible_runtimes", "architectures",
-	"include", "exclude", "allow_secrets", "image", "files", "native", "python", "node", "ruby", "java"}
+	"include", "exclude", "allow_secrets", "image", "files", "native", "python", "node", "ruby", "java", "publish"}
 
 func decodeLayer(w *walker, t *table, name string) *Layer {
 	l := &Layer{Name: name}
@@ -93,6 +94,7 @@ func decodeLayer(w *walker, t *table, name string) *Layer {
 		l.Native = n
 	}
 	decodeLanguages(t, l)
+	decodeLayerPublish(t, l)
 	t.done(layerKeys...)
 	return l
 }

@@ -44,6 +44,7 @@ func validate(w *walker, f *File) {
 	for _, l := range f.Layers {
 		validateLayer(w, f, l)
 	}
+	validatePublish(w, f)
 }
 
 func validateLayer(w *walker, f *File, l *Layer) {

@@ -38,6 +38,18 @@ type Layer struct {
 	CompatibleArchitectures []string `json:"compatible_architectures"`
 	Description             string   `json:"description"`
 	LicenseInfo             string   `json:"license_info"`
+	// Published is set by `layerpack publish`: one entry per region.
+	Published []Published `json:"published,omitempty"`
+}
+
+// Published is one layer version that holds the zip, in one region.
+type Published struct {
+	Region          string `json:"region"`
+	LayerName       string `json:"layer_name"`
+	LayerArn        string `json:"layer_arn"`
+	LayerVersionArn string `json:"layer_version_arn"`
+	Version         int64  `json:"version"`
+	Status          string `json:"status"` // "new" or "unchanged"
 }
 
 // Marshal is the manifest's exact bytes: indented, newline-terminated.

@@ -26,6 +26,7 @@ const (
 
 type cli struct {
 	Build   buildCmd   `cmd:"" help:"Build layer zips."`
+	Publish publishCmd `cmd:"" help:"Build, then publish a new Lambda layer version only where the code or metadata changed."`
 	Plan    planCmd    `cmd:"" help:"Show what would be built; nothing runs."`
 	Hash    hashCmd    `cmd:"" help:"Print the CodeSha256 of zips."`
 	Verify  verifyCmd  `cmd:"" help:"Check zips against Lambda's rules: layout, limits, modes, ELF."`

@@ -62,14 +62,14 @@ type Layer struct {
 	// AllowSecrets are doublestar globs of paths that look like credentials but are
 	// meant to ship (a test fixture key, say); optional. Left out of the cache key's
 	// JSON when empty, so adding the key did not change every layer's key.
-	AllowSecrets []string `json:",omitempty"`
-	Image        string   // optional build image for this layer
-	Files        []Files  // optional
-	Native       *Native  // optional [layer.NAME.native]
-	Python       *Python  // optional [layer.NAME.python]
-	Node         *Node    // optional [layer.NAME.node]
-	Ruby         *Ruby    // optional [layer.NAME.ruby]
-	Java         *Java    // optional [layer.NAME.java]
+	AllowSecrets []string      `json:",omitempty"`
+	Image        string        // optional build image for this layer
+	Files        []Files       // optional
+	Native       *Native       // optional [layer.NAME.native]
+	Python       *Python       // optional [layer.NAME.python]
+	Node         *Node         // optional [layer.NAME.node]
+	Ruby         *Ruby         // optional [layer.NAME.ruby]
+	Java         *Java         // optional [layer.NAME.java]
 	Publish      *LayerPublish `json:"-"` // optional [layer.NAME.publish]; not in the cache key: it cannot change the bytes
 }
 

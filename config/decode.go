@@ -74,7 +74,7 @@ func decodeLayer(w *walker, t *table, name string) *Layer {
 		ft.str("src", &fc.Src)
 		ft.str("dest", &fc.Dest)
 		ft.str("mode", &fc.Mode)
-		ft.done("src", "dest", "mode")
+		ft.done()
 		l.Files = append(l.Files, fc)
 	}
 	if nt := t.table("native"); nt != nil {
@@ -90,7 +90,7 @@ func decodeLayer(w *walker, t *table, name string) *Layer {
 		if nt.boolean("strip", &b) {
 			n.Strip = *b
 		}
-		nt.done("context", "packages", "script", "env", "bundle_libs", "strip")
+		nt.done()
 		l.Native = n
 	}
 	decodeLanguages(t, l)

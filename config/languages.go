@@ -77,8 +77,7 @@ func decodeLanguages(t *table, l *Layer) {
 		pt.str("prune", &p.Prune)
 		boolField(pt, "prune_stubs", &p.PruneStubs)
 		boolField(pt, "strip", &p.Strip)
-		pt.done("requirements", "project", "installer", "layout", "build", "exclude_packages",
-			"index_url", "extra_index_urls", "find_links", "compile", "prune", "prune_stubs", "strip")
+		pt.done()
 		l.Python = p
 	}
 	if nt := t.table("node"); nt != nil {
@@ -88,7 +87,7 @@ func decodeLanguages(t *table, l *Layer) {
 		nt.str("build", &n.Build)
 		nt.str("prune", &n.Prune)
 		boolField(nt, "prune_types", &n.PruneTypes)
-		nt.done("dir", "layout", "build", "prune", "prune_types")
+		nt.done()
 		l.Node = n
 	}
 	if rt := t.table("ruby"); rt != nil {
@@ -96,7 +95,7 @@ func decodeLanguages(t *table, l *Layer) {
 		rt.str("gemfile", &r.Gemfile)
 		rt.strs("without", &r.Without)
 		rt.str("build", &r.Build)
-		rt.done("gemfile", "without", "build")
+		rt.done()
 		l.Ruby = r
 	}
 	if jt := t.table("java"); jt != nil {
@@ -107,7 +106,7 @@ func decodeLanguages(t *table, l *Layer) {
 		jt.strs("repositories", &j.Repositories)
 		jt.strMap("classifiers", &j.Classifiers)
 		jt.str("build", &j.Build)
-		jt.done("pom", "gradle", "artifacts", "repositories", "classifiers", "build")
+		jt.done()
 		l.Java = j
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -26,6 +27,9 @@ type table struct {
 	path string
 	m    map[string]any
 	used map[string]bool
+	// asked are the keys a decoder read, in order: the known keys that done
+	// lists when it is given none, so each key is named once, where it is read.
+	asked []string
 }
 
 func (w *walker) root(m map[string]any) *table {
@@ -45,6 +49,9 @@ func (t *table) has(k string) bool {
 }
 
 func (t *table) take(k string) (any, bool) {
+	if !slices.Contains(t.asked, k) {
+		t.asked = append(t.asked, k)
+	}
 	v, ok := t.m[k]
 	if ok {
 		t.used[k] = true
@@ -211,6 +218,9 @@ func (t *table) keys() []string {
 
 // done reports every key that no field consumed.
 func (t *table) done(known ...string) {
+	if len(known) == 0 {
+		known = t.asked
+	}
 	for _, k := range t.keys() {
 		if !t.used[k] {
 			msg := "unknown key"

@@ -14,8 +14,8 @@ import (
 
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/engine"
-	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/plan"
 )
 
@@ -244,7 +244,7 @@ func TestContainerArtifacts(t *testing.T) {
 			if !it.NeedsEngine() {
 				t.Fatal("no engine needed")
 			}
-			j := &builders.Job{Layer: it.Layer, Target: it.Target, Stage: t.TempDir(), Work: t.TempDir(),
+			j := &builders.Job{Layer: it.Layer, Target: it.Target, Stage: t.TempDir(), Work: t.TempDir(), CacheDir: t.TempDir(),
 				Engine: fake, Images: it.Images, Image: it.Image, StepArch: it.StepArch, SourceDateEpoch: 315532800, NoCache: true}
 			if err := b.Build(context.Background(), j); err != nil {
 				t.Fatal(err)
@@ -299,7 +299,7 @@ func TestContainerPom(t *testing.T) {
 		"classifiers-pom.xml": {"dev.layerpack.test:lp-native:1.0:aarch_64"},
 	})}
 	b := unitBuilder()
-	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.ARM64), Stage: t.TempDir(), Work: t.TempDir(),
+	j := &builders.Job{Layer: cfg.Layers[0], Target: target(cfg, lambda.ARM64), Stage: t.TempDir(), Work: t.TempDir(), CacheDir: t.TempDir(),
 		Engine: fake, Image: "rootfs://" + filepath.Join(dir, "images", "arm64")}
 	if err := b.Build(context.Background(), j); err != nil {
 		t.Fatal(err)

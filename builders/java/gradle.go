@@ -74,7 +74,7 @@ func (b *Builder) resolveGradle(ctx context.Context, j *builders.Job, s *spec) (
 	out := filepath.Join(j.Work, "gradle-classpath.txt")
 	cmd := exec.CommandContext(ctx, gradle, "--no-daemon", "-q", "--project-dir", filepath.Dir(s.gradle), "--init-script", init, "layerpackClasspath")
 	cmd.Dir = filepath.Dir(s.gradle)
-	cmd.Env = append(toolEnv(), "LAYERPACK_CLASSPATH_OUT="+out)
+	cmd.Env = append(b.toolEnv(), "LAYERPACK_CLASSPATH_OUT="+out)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {

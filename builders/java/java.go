@@ -17,16 +17,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/layerpack/layerpack/builders"
-	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/lambda"
 )
@@ -38,13 +38,13 @@ type Builder struct {
 	// Gradle is the Gradle command ("" = ./gradlew beside the build file, else
 	// gradle on PATH).
 	Gradle string
-	// Repo is the local Maven repository ("" = <layerpack cache>/maven/repository,
-	// the cache being the job's CacheDir, else $LAYERPACK_CACHE_DIR or the default
-	// cache folder).
+	// Repo is the local Maven repository ("" = <job's CacheDir>/maven/repository).
 	Repo string
-	// Getenv reads LAYERPACK_CACHE_DIR, JAVA_HOME and the variables Maven settings
-	// refer to; nil is os.Getenv.
+	// Getenv reads JAVA_HOME, MAVEN_OPTS and the variables Maven settings refer
+	// to; nil is os.Getenv.
 	Getenv func(string) string
+	// Environ is the environment Maven and Gradle run with; nil is os.Environ.
+	Environ func() []string
 	// LookPath finds mvn and java for build = "auto"; nil is exec.LookPath.
 	LookPath func(string) (string, error)
 
@@ -171,7 +171,7 @@ func load(l *config.Layer, t builders.Target) (*spec, error) {
 		}
 		s.artifacts = append(s.artifacts, c)
 	}
-	for _, ga := range sortedKeys(j.Classifiers) {
+	for _, ga := range slices.Sorted(maps.Keys(j.Classifiers)) {
 		p := strings.Split(ga, ":")
 		if len(p) != 2 || !idRE.MatchString(p[0]) || !idRE.MatchString(p[1]) {
 			return nil, fmt.Errorf("%s.classifiers: key %q is not group:artifact", s.key, ga)
@@ -194,15 +194,6 @@ func load(l *config.Layer, t builders.Target) (*spec, error) {
 		return nil, fmt.Errorf("%s: repositories and classifiers apply to pom and artifacts; with Gradle, declare them in %s", s.key, filepath.Base(s.gradle))
 	}
 	return s, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, error) {
@@ -335,7 +326,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		}
 		steps = append(steps, line)
 	}
-	for _, ga := range sortedKeys(s.classifiers) {
+	for _, ga := range slices.Sorted(maps.Keys(s.classifiers)) {
 		steps = append(steps, fmt.Sprintf("take %s with classifier %s for %s", ga, s.classifiers[ga], t.Arch))
 	}
 	if b.mode(l) == "container" {
@@ -425,16 +416,8 @@ func (b *Builder) repoDir(j *builders.Job) (string, error) {
 	if b.Repo != "" {
 		return b.Repo, nil
 	}
-	dir := j.CacheDir
-	if dir == "" {
-		dir = b.getenv("LAYERPACK_CACHE_DIR")
+	if j.CacheDir == "" {
+		return "", fmt.Errorf("layer %s: no cache folder for the Maven repository (the job has no CacheDir)", j.Layer.Name)
 	}
-	if dir == "" {
-		d, err := cache.DefaultDir()
-		if err != nil {
-			return "", err
-		}
-		dir = d
-	}
-	return filepath.Join(dir, "maven", "repository"), nil
+	return filepath.Join(j.CacheDir, "maven", "repository"), nil
 }

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -98,7 +100,7 @@ func (b *Builder) resolveMaven(ctx context.Context, j *builders.Job, s *spec) ([
 	// Classified jars of artifacts already on the classpath, at the same version.
 	var swap []Coord
 	drop := map[string]bool{}
-	for _, ga := range sortedKeys(s.classifiers) {
+	for _, ga := range slices.Sorted(maps.Keys(s.classifiers)) {
 		c := s.classifiers[ga]
 		var have []resolved
 		for _, d := range deps {
@@ -201,8 +203,8 @@ func (b *Builder) runList(ctx context.Context, j *builders.Job, mvn, repo, pom, 
 	args = append(args, listFlags...)
 	cmd := exec.CommandContext(ctx, mvn, args...)
 	cmd.Dir = dir
-	cmd.Env = toolEnv()
-	if os.Getenv("MAVEN_OPTS") == "" {
+	cmd.Env = b.toolEnv()
+	if b.getenv("MAVEN_OPTS") == "" {
 		// A short Maven run spends most of its time compiling Maven with the JIT's
 		// second tier; the first alone halves it. Only the speed changes.
 		cmd.Env = append(cmd.Env, "MAVEN_OPTS=-XX:TieredStopAtLevel=1")
@@ -243,9 +245,13 @@ func readList(j *builders.Job, file, where string) ([]resolved, error) {
 // toolEnv is the environment for Maven and Gradle: the host's, without
 // SOURCE_DATE_EPOCH (it means nothing to resolving, and Maven 3.8 fails with an
 // internal NumberFormatException when it is set but empty).
-func toolEnv() []string {
+func (b *Builder) toolEnv() []string {
+	environ := os.Environ
+	if b.Environ != nil {
+		environ = b.Environ
+	}
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range environ() {
 		if !strings.HasPrefix(kv, "SOURCE_DATE_EPOCH=") {
 			env = append(env, kv)
 		}

@@ -4,10 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/layerpack/layerpack/elfinfo"
@@ -53,7 +54,7 @@ func (b *Builder) bundle(root string, runtimes []lambda.Runtime) error {
 	patchelf := b.Patchelf
 	if patchelf == "" {
 		if patchelf, err = exec.LookPath("patchelf"); err != nil {
-			return fmt.Errorf("patchelf is needed on the host to rename bundled libraries (%s): install it (apt-get install patchelf) or set bundle_libs = false", strings.Join(sortedKeys(rename), ", "))
+			return fmt.Errorf("patchelf is needed on the host to rename bundled libraries (%s): install it (apt-get install patchelf) or set bundle_libs = false", strings.Join(slices.Sorted(maps.Keys(rename)), ", "))
 		}
 	}
 	for _, newName := range rename {
@@ -143,13 +144,4 @@ func run(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %v: %s", filepath.Base(name), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/internal/bytesize"
 	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/zipper"
 )
@@ -100,7 +101,7 @@ func (c *buildFlags) build(e *env, stdout io.Writer) (*built, error) {
 			note = "  (cached)"
 		}
 		fmt.Fprintf(stdout, "%s  %s  %s unzipped  %d entries%s\n",
-			display(r.Path), r.CodeSha256, humanBytes(r.UnzippedSize), r.Entries, note)
+			display(r.Path), r.CodeSha256, bytesize.Format(r.UnzippedSize), r.Entries, note)
 	}
 	if err != nil {
 		// Every failure, an item's or the run's own (output folder, manifest).
@@ -116,17 +117,4 @@ func (c *buildFlags) build(e *env, stdout io.Writer) (*built, error) {
 		fmt.Fprintf(e.stderr, "manifest: %s\n", display(filepath.Join(out, "layerpack-manifest.json")))
 	}
 	return &built{cfg: cfg, results: results, out: out}, nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

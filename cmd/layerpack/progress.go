@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/layerpack/layerpack/internal/bytesize"
 	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/plan"
 	"github.com/layerpack/layerpack/zipper"
@@ -82,7 +83,7 @@ func (ev *events) Zip(it *plan.Item, p zipper.Progress) {
 		bytes += z.Bytes
 		totalBytes += z.TotalBytes
 	}
-	ev.line(fmt.Sprintf("[%d/%d] zipping: %d/%d files, %s/%s", ev.done, ev.total, files, totalFiles, humanBytes(bytes), humanBytes(totalBytes)))
+	ev.line(fmt.Sprintf("[%d/%d] zipping: %d/%d files, %s/%s", ev.done, ev.total, files, totalFiles, bytesize.Format(bytes), bytesize.Format(totalBytes)))
 }
 
 func (ev *events) Done(r *pipeline.Result) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/layerpack/layerpack/build"
 	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/manifest"
 	"github.com/layerpack/layerpack/zipper"
 )
 
@@ -18,17 +19,31 @@ type buildCmd struct {
 	NoCache  bool   `help:"Rebuild even when nothing changed."`
 	CacheDir string `help:"layerpack's cache folder (default: $XDG_CACHE_HOME/layerpack)." env:"LAYERPACK_CACHE_DIR" placeholder:"DIR"`
 	Progress string `default:"auto" enum:"auto,tty,plain,quiet,rawjson" help:"Progress output: auto, tty, plain, quiet or rawjson."`
+	JSON     bool   `help:"Print one JSON document on stdout (schema: README, \"Machine-readable output\"); human lines go to stderr."`
 }
 
+// Run builds, then writes the --json document and the GitHub Actions outputs
+// (buildout.go), which describe failures as well as results.
 func (c *buildCmd) Run(e *env) error {
+	b := &buildRun{cfgPath: c.Config}
+	human := *e
+	if c.JSON {
+		human.stdout = e.stderr
+	}
+	return b.finish(e, c.JSON, c.build(&human, b))
+}
+
+func (c *buildCmd) build(e *env, b *buildRun) error {
 	cfg, items, err := c.load()
 	if err != nil {
 		return err
 	}
+	b.cfg = cfg
 	epoch, err := zipper.Epoch(e.getenv)
 	if err != nil {
 		return usageError{err}
 	}
+	b.epoch = epoch
 	dir := c.CacheDir
 	if dir == "" {
 		if dir, err = cache.DefaultDir(); err != nil {
@@ -43,6 +58,7 @@ func (c *buildCmd) Run(e *env) error {
 	if c.Out != "" {
 		out = c.Out
 	}
+	b.out = out
 	mode := progressMode(c.Progress, e)
 	events := newEvents(mode, e.stderr, len(items))
 	eng, err := c.openEngine(e, cfg, dir, mode, events.engineOut())
@@ -55,6 +71,7 @@ func (c *buildCmd) Run(e *env) error {
 		Cache: cch, Engine: eng, Epoch: epoch, Events: events, Log: events.log(),
 	})
 	events.finish()
+	b.results = results
 	for _, r := range results {
 		if r == nil || r.Err != nil {
 			continue
@@ -80,8 +97,9 @@ func (c *buildCmd) Run(e *env) error {
 		}
 		return errFailed
 	}
+	b.manifest = filepath.Join(out, manifest.FileName)
 	if mode != "quiet" {
-		fmt.Fprintf(e.stderr, "manifest: %s\n", display(filepath.Join(out, "layerpack-manifest.json")))
+		fmt.Fprintf(e.stderr, "manifest: %s\n", display(b.manifest))
 	}
 	return nil
 }

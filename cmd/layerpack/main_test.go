@@ -76,6 +76,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"unzipto":   cmdUnzipto,
 			"rootfsdir": cmdRootfsdir,
 			"lambdarun": cmdLambdarun,
+			"jsonnorm":  cmdJSONNorm,
 		},
 	}
 }

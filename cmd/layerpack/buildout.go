@@ -127,18 +127,29 @@ func (b *buildRun) github(e *env, rep *report.Report) error {
 			ghactions.Annotation(e.stderr, "error", file, er.Line, msg)
 		}
 	}
+	// Per zip, one output each; and the same as JSON objects keyed "<layer>-<arch>",
+	// for composite actions, whose outputs must be declared by name in advance.
 	kv := map[string]string{}
-	var ok []report.Layer
+	shas, zips := map[string]string{}, map[string]string{}
 	for _, l := range rep.Layers {
 		if l.Error != nil {
 			continue
 		}
-		ok = append(ok, l)
 		p := l.Name + "-" + l.Architecture
-		kv[p+"-code-sha256"] = l.CodeSha256
-		kv[p+"-zip"] = display(filepath.Join(b.out, l.File))
+		shas[p], zips[p] = l.CodeSha256, display(filepath.Join(b.out, l.File))
+		kv[p+"-code-sha256"] = shas[p]
+		kv[p+"-zip"] = zips[p]
 		if l.SBOM != "" {
 			kv[p+"-sbom"] = display(filepath.Join(b.out, l.SBOM))
+		}
+	}
+	if len(shas) > 0 {
+		for k, m := range map[string]map[string]string{"code-sha256": shas, "zips": zips} {
+			js, err := json.Marshal(m) // keys sorted: the same bytes every run
+			if err != nil {
+				return err
+			}
+			kv[k] = string(js)
 		}
 	}
 	if rep.Manifest != "" {

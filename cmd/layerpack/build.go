@@ -72,6 +72,7 @@ func (c *buildCmd) build(e *env, b *buildRun) error {
 	})
 	events.finish()
 	b.results = results
+	err = b.writeSBOMs(err) // one per zip, beside it (sbom.go)
 	for _, r := range results {
 		if r == nil || r.Err != nil {
 			continue

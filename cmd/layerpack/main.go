@@ -30,6 +30,7 @@ type cli struct {
 	Hash    hashCmd    `cmd:"" help:"Print the CodeSha256 of zips."`
 	Verify  verifyCmd  `cmd:"" help:"Check zips against Lambda's rules: layout, limits, modes, ELF."`
 	Diff    diffCmd    `cmd:"" help:"Explain why two zips differ, entry by entry."`
+	SBOM    sbomCmd    `cmd:"" name:"sbom" help:"Print a zip's CycloneDX SBOM (the build writes one beside each zip)."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

@@ -77,6 +77,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"rootfsdir": cmdRootfsdir,
 			"lambdarun": cmdLambdarun,
 			"jsonnorm":  cmdJSONNorm,
+			"sbomls":    cmdSbomls,
+			"lockpurls": cmdLockpurls,
 		},
 	}
 }

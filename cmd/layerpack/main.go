@@ -26,6 +26,7 @@ const (
 
 type cli struct {
 	Build   buildCmd   `cmd:"" help:"Build layer zips."`
+	Init    initCmd    `cmd:"" help:"Write a starting layerpack.toml from what a project folder holds."`
 	Plan    planCmd    `cmd:"" help:"Show what would be built; nothing runs."`
 	Hash    hashCmd    `cmd:"" help:"Print the CodeSha256 of zips."`
 	Verify  verifyCmd  `cmd:"" help:"Check zips against Lambda's rules: layout, limits, modes, ELF."`

@@ -211,6 +211,8 @@ func TestActionUnderAct(t *testing.T) {
 		"zip=proj/dist/tools-x86_64.zip\n",
 		"hash=" + sha + "  proj/dist/tools-x86_64.zip\n",
 		`layers=[{"name":"tools","architecture":"x86_64","file":"tools-x86_64.zip","code_sha256":"` + sha + `"`,
+		`again={"tools-arm64":"proj/dist2/tools-arm64.zip"}` + "\n",
+		"same-program=yes\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the next step did not get %q; it wrote:\n%s", want, got)

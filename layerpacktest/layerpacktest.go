@@ -5,8 +5,8 @@
 //
 // Commands:
 //
-//	layerpack ARGS...   run layerpack (the version in your go.mod, built once per test
-//	                    binary; or the program $LAYERPACK names)
+//	layerpack ARGS...   run layerpack (the version your go.mod requires, built once per
+//	                    test binary; or the program $LAYERPACK names)
 //	zipls ZIP           one line per entry: mode, size, content hash, method, time, name
 //	codesha ZIP...      the CodeSha256 of each zip (what Lambda and Terraform report)
 //	cmpzip A.zip B.zip  fail unless the zips are byte-for-byte identical, printing
@@ -132,31 +132,48 @@ var (
 )
 
 // Binary is the layerpack program the `layerpack` command runs: $LAYERPACK, else
-// github.com/layerpack/layerpack/cmd/layerpack built once (at the version the calling
-// module requires) into a temporary folder.
+// github.com/layerpack/layerpack/cmd/layerpack at the version the calling module
+// requires, built once per test binary (go's build cache makes that quick) into
+// the user cache folder, one file per module folder, replaced atomically.
 func Binary() (string, error) {
 	if p := os.Getenv("LAYERPACK"); p != "" {
 		return p, nil
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "layerpacktest-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		out := filepath.Join(dir, "layerpack")
-		cmd := exec.Command(goBin, "build", "-o", out, "github.com/layerpack/layerpack/cmd/layerpack")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building layerpack: %v\n%s", err, b)
-			return
-		}
-		binPath = out
-	})
+	buildOnce.Do(func() { binPath, buildErr = build() })
 	return binPath, buildErr
+}
+
+func build() (string, error) {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	wd, _ := os.Getwd()
+	mod, _ := exec.Command(goBin, "env", "GOMOD").Output()
+	key := sha256.Sum256([]byte(strings.TrimSpace(string(mod)) + "\x00" + wd + "\x00" + runtime.GOOS + "/" + runtime.GOARCH))
+	dir := filepath.Join(base, "layerpacktest", hex.EncodeToString(key[:8]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("layerpacktest: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "layerpack.tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("layerpacktest: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command(goBin, "build", "-o", tmp.Name(), "github.com/layerpack/layerpack/cmd/layerpack")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("layerpacktest: building layerpack: %v\n%s", err, b)
+	}
+	out := filepath.Join(dir, "layerpack")
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return "", fmt.Errorf("layerpacktest: %w", err)
+	}
+	return out, nil
 }
 
 func cmdLayerpack(ts *testscript.TestScript, neg bool, args []string) {

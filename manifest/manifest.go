@@ -38,6 +38,8 @@ type Layer struct {
 	CompatibleArchitectures []string `json:"compatible_architectures"`
 	Description             string   `json:"description"`
 	LicenseInfo             string   `json:"license_info"`
+	// SBOM is the layer's CycloneDX file beside the zip (relative), when one was written.
+	SBOM string `json:"sbom,omitempty"`
 	// Published is set by `layerpack publish`: one entry per region.
 	Published []Published `json:"published,omitempty"`
 }

@@ -39,7 +39,7 @@ func recordManifest(o *Options, results []*Result) error {
 		k := r.Item.Layer.Name + "/" + string(r.Item.Target.Arch)
 		ran[k] = true
 		if r.Err == nil {
-			fresh[k] = entryOf(r)
+			fresh[k] = ManifestEntry(r)
 		}
 	}
 	m := &manifest.Manifest{LayerpackVersion: version.Version, Zip: zs}
@@ -70,7 +70,8 @@ func recordManifest(o *Options, results []*Result) error {
 	return nil
 }
 
-func entryOf(r *Result) manifest.Layer {
+// ManifestEntry is a result's manifest entry.
+func ManifestEntry(r *Result) manifest.Layer {
 	l := r.Item.Layer
 	return manifest.Layer{
 		Name: l.Name, Architecture: string(r.Item.Target.Arch), File: r.Item.File,
@@ -78,7 +79,15 @@ func entryOf(r *Result) manifest.Layer {
 		CompatibleRuntimes:      l.CompatibleRuntimes,
 		CompatibleArchitectures: []string{string(r.Item.Target.Arch)},
 		Description:             l.Description, LicenseInfo: l.LicenseInfo,
+		SBOM: sbomName(r.SBOM),
 	}
+}
+
+func sbomName(p string) string {
+	if p == "" {
+		return ""
+	}
+	return filepath.Base(p)
 }
 
 // stillThere reports whether the zip an old entry describes still has those bytes.

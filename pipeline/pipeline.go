@@ -32,6 +32,7 @@ type Options struct {
 	Epoch   time.Time     // zip timestamp (SOURCE_DATE_EPOCH)
 	Events  Events        // progress; nil is quiet
 	Log     io.Writer     // builders' own output (host steps) and warnings
+	NoSBOM  bool          // do not write <layer>-<arch>.cdx.json beside each zip
 }
 
 // Result is one zip built (or found in the cache).
@@ -44,6 +45,7 @@ type Result struct {
 	Entries      int
 	Cached       bool
 	Saved        string // what the filter stage left out, for the summary
+	SBOM         string // the CycloneDX file written beside the zip, "" when none
 	Warnings     []verify.Finding
 	Duration     time.Duration
 	Err          error

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/layerpack/layerpack/builders"
@@ -13,6 +14,7 @@ import (
 	"github.com/layerpack/layerpack/internal/atomicfile"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/plan"
+	"github.com/layerpack/layerpack/sbom"
 	"github.com/layerpack/layerpack/verify"
 	"github.com/layerpack/layerpack/zipper"
 )
@@ -39,19 +41,23 @@ type item struct {
 type stage struct {
 	name string
 	run  func(x *item, ctx context.Context) error
+	// afterHit: the stage also runs when an earlier one settled the item (an
+	// output made from the zip, whether built or taken from the cache).
+	afterHit bool
 }
 
 // stages are an item's steps, in order (see the package doc).
 var stages = []stage{
-	{"key", (*item).computeKey},
-	{"lock", (*item).lock},
-	{"cached", (*item).useCached},
-	{"stage", (*item).fillStage},
-	{"filter", (*item).filter},
-	{"zip", (*item).writeZip},
-	{"verify", (*item).verifyZip},
-	{"place", (*item).place},
-	{"store", (*item).store},
+	{"key", (*item).computeKey, false},
+	{"lock", (*item).lock, false},
+	{"cached", (*item).useCached, false},
+	{"stage", (*item).fillStage, false},
+	{"filter", (*item).filter, false},
+	{"zip", (*item).writeZip, false},
+	{"verify", (*item).verifyZip, false},
+	{"place", (*item).place, false},
+	{"store", (*item).store, false},
+	{"sbom", (*item).writeSBOM, true},
 }
 
 func runItem(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) *Result {
@@ -61,15 +67,15 @@ func runItem(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) *R
 		o.Events.Start(it)
 	}
 	for _, s := range stages {
+		if x.done && !s.afterHit {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			x.r.Err = err
 			break
 		}
 		if err := s.run(x, ctx); err != nil {
 			x.r.Err = err
-			break
-		}
-		if x.done {
 			break
 		}
 	}
@@ -257,5 +263,23 @@ func (x *item) store(context.Context) error {
 	if err := x.o.Cache.Put(e, r.Path); err != nil {
 		fmt.Fprintf(x.o.Log, "layerpack: warning: %v\n", err)
 	}
+	return nil
+}
+
+// writeSBOM: the layer's CycloneDX document beside its zip (unless Options.NoSBOM).
+// A zip is good without it, so a failure is a warning and the entry names no SBOM.
+func (x *item) writeSBOM(context.Context) error {
+	if x.o.NoSBOM {
+		return nil
+	}
+	it := x.it
+	out := filepath.Join(x.o.OutDir, strings.TrimSuffix(it.File, ".zip")+".cdx.json")
+	o := sbom.Options{Name: it.Layer.Name, Architecture: string(it.Target.Arch), Time: x.o.Epoch}
+	if err := sbom.WriteFile(out, x.r.Path, x.r.CodeSha256, o); err != nil {
+		x.r.Warnings = append(x.r.Warnings, verify.Finding{Severity: verify.Warning, Check: "sbom",
+			Message: fmt.Sprintf("writing the SBOM %s: %v", out, err)})
+		return nil
+	}
+	x.r.SBOM = out
 	return nil
 }

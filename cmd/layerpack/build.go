@@ -3,13 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 
 	"github.com/layerpack/layerpack/cache"
-	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/internal/bytesize"
+	"github.com/layerpack/layerpack/manifest"
 	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/zipper"
 )
@@ -21,21 +20,36 @@ type buildCmd struct {
 }
 
 func (c *buildCmd) Run(e *env) error {
-	out := e.stdout
-	if c.Publish && c.JSON {
-		out = e.stderr // stdout is the JSON document
+	if !c.Publish && (len(c.Region) > 0 || c.Profile != "" || c.DryRun) {
+		return usageError{errors.New("--region, --profile and --dry-run apply to publishing: add --publish, or use layerpack publish")}
 	}
-	if !c.Publish && (len(c.Region) > 0 || c.Profile != "" || c.DryRun || c.JSON) {
-		return usageError{errors.New("--region, --profile, --dry-run and --json apply to publishing: add --publish, or use layerpack publish")}
+	var pub *publishFlags
+	if c.Publish {
+		pub = &c.publishFlags
 	}
-	b, err := c.build(e, out)
-	if err != nil || !c.Publish {
-		return err
-	}
-	return c.publish(e, b)
+	return runBuild(e, &c.buildFlags, pub)
 }
 
-// buildFlags are the flags of a build, shared by build and publish.
+// runBuild is build and publish alike: the normal cached build, then publishing
+// (when pub is not nil), then the --json document and the GitHub Actions outputs
+// (buildout.go), which describe failures as well as results.
+func runBuild(e *env, f *buildFlags, pub *publishFlags) error {
+	b := &buildRun{cfgPath: f.Config, command: "build"}
+	if pub != nil {
+		b.command = "publish"
+	}
+	human := *e
+	if f.JSON {
+		human.stdout = e.stderr // stdout is the JSON document
+	}
+	err := f.build(&human, b)
+	if err == nil && pub != nil {
+		err = pub.publish(&human, b)
+	}
+	return b.finish(e, f.JSON, err)
+}
+
+// buildFlags are the flags of a build, shared by build, publish and image.
 type buildFlags struct {
 	selection
 	engineFlags
@@ -44,44 +58,42 @@ type buildFlags struct {
 	NoCache  bool   `help:"Rebuild even when nothing changed."`
 	CacheDir string `help:"layerpack's cache folder (default: $XDG_CACHE_HOME/layerpack)." env:"LAYERPACK_CACHE_DIR" placeholder:"DIR"`
 	Progress string `default:"auto" enum:"auto,tty,plain,quiet,rawjson" help:"Progress output: auto, tty, plain, quiet or rawjson."`
+	JSON     bool   `help:"Print one JSON document on stdout (schema: README, \"Machine-readable output\"); human lines go to stderr."`
 }
 
-// built is what a successful build leaves for publishing.
-type built struct {
-	cfg     *config.File
-	results []*pipeline.Result
-	out     string // the output folder, with the manifest
-}
-
-// build runs the normal cached build and prints one line per zip to stdout.
-func (c *buildFlags) build(e *env, stdout io.Writer) (*built, error) {
+// build runs the normal cached build, prints one line per zip to e.stdout, writes
+// the SBOMs and records the run in b.
+func (c *buildFlags) build(e *env, b *buildRun) error {
 	cfg, items, err := c.load()
 	if err != nil {
-		return nil, err
+		return err
 	}
+	b.cfg = cfg
 	epoch, err := zipper.Epoch(e.getenv)
 	if err != nil {
-		return nil, usageError{err}
+		return usageError{err}
 	}
+	b.epoch = epoch
 	dir := c.CacheDir
 	if dir == "" {
 		if dir, err = cache.DefaultDir(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	cch, err := cache.Open(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	out := cfg.OutDir()
 	if c.Out != "" {
 		out = c.Out
 	}
+	b.out = out
 	mode := progressMode(c.Progress, e)
 	events := newEvents(mode, e.stderr, len(items))
 	eng, err := c.openEngine(e, cfg, dir, mode, events.engineOut())
 	if err != nil {
-		return nil, usageError{err}
+		return usageError{err}
 	}
 	defer eng.Close()
 	results, err := pipeline.Run(e.ctx, pipeline.Options{
@@ -89,6 +101,7 @@ func (c *buildFlags) build(e *env, stdout io.Writer) (*built, error) {
 		Cache: cch, Engine: eng, Epoch: epoch, Events: events, Log: events.log(),
 	})
 	events.finish()
+	b.results = results
 	for _, r := range results {
 		if r == nil || r.Err != nil {
 			continue
@@ -100,7 +113,7 @@ func (c *buildFlags) build(e *env, stdout io.Writer) (*built, error) {
 		if r.Cached {
 			note = "  (cached)"
 		}
-		fmt.Fprintf(stdout, "%s  %s  %s unzipped  %d entries%s\n",
+		fmt.Fprintf(e.stdout, "%s  %s  %s unzipped  %d entries%s\n",
 			display(r.Path), r.CodeSha256, bytesize.Format(r.UnzippedSize), r.Entries, note)
 	}
 	if err != nil {
@@ -111,10 +124,11 @@ func (c *buildFlags) build(e *env, stdout io.Writer) (*built, error) {
 		if errors.Is(err, e.ctx.Err()) && e.ctx.Err() != nil {
 			fmt.Fprintln(e.stderr, "layerpack: interrupted; no partial zip was left behind")
 		}
-		return nil, errFailed
+		return errFailed
 	}
+	b.manifest = filepath.Join(out, manifest.FileName)
 	if mode != "quiet" {
-		fmt.Fprintf(e.stderr, "manifest: %s\n", display(filepath.Join(out, "layerpack-manifest.json")))
+		fmt.Fprintf(e.stderr, "manifest: %s\n", display(b.manifest))
 	}
-	return &built{cfg: cfg, results: results, out: out}, nil
+	return nil
 }

@@ -396,7 +396,7 @@ src = "t2"
 					return n
 				}
 				got := strings.Join(names(filepath.Join(root, "project/dist")), " ")
-				want := ".a-x86_64.zip.tmp-p" + strconv.Itoa(os.Getppid()) + "-2 a-x86_64.zip layerpack-manifest.json"
+				want := ".a-x86_64.zip.tmp-p" + strconv.Itoa(os.Getppid()) + "-2 a-x86_64.cdx.json a-x86_64.zip layerpack-manifest.json"
 				if got != want {
 					t.Errorf("dist holds %q, want %q", got, want)
 				}

@@ -27,10 +27,12 @@ const (
 type cli struct {
 	Build   buildCmd   `cmd:"" help:"Build layer zips."`
 	Publish publishCmd `cmd:"" help:"Build, then publish a new Lambda layer version only where the code or metadata changed."`
+	Init    initCmd    `cmd:"" help:"Write a starting layerpack.toml from what a project folder holds."`
 	Plan    planCmd    `cmd:"" help:"Show what would be built; nothing runs."`
 	Hash    hashCmd    `cmd:"" help:"Print the CodeSha256 of zips."`
 	Verify  verifyCmd  `cmd:"" help:"Check zips against Lambda's rules: layout, limits, modes, ELF."`
 	Diff    diffCmd    `cmd:"" help:"Explain why two zips differ, entry by entry."`
+	SBOM    sbomCmd    `cmd:"" name:"sbom" help:"Print a zip's CycloneDX SBOM (the build writes one beside each zip)."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

@@ -76,6 +76,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"unzipto":   cmdUnzipto,
 			"rootfsdir": cmdRootfsdir,
 			"lambdarun": cmdLambdarun,
+			"jsonnorm":  cmdJSONNorm,
+			"sbomls":    cmdSbomls,
+			"lockpurls": cmdLockpurls,
 		},
 	}
 }

@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 
 	"github.com/layerpack/layerpack/ghactions"
 	"github.com/layerpack/layerpack/manifest"
 	"github.com/layerpack/layerpack/publish"
+	"github.com/layerpack/layerpack/report"
 )
 
 // publishCmd is `layerpack publish`: the normal cached build, then publishing.
@@ -19,24 +18,13 @@ type publishCmd struct {
 	publishFlags
 }
 
-func (c *publishCmd) Run(e *env) error {
-	out := e.stdout
-	if c.JSON {
-		out = e.stderr // stdout is the JSON document
-	}
-	b, err := c.build(e, out)
-	if err != nil {
-		return err
-	}
-	return c.publish(e, b)
-}
+func (c *publishCmd) Run(e *env) error { return runBuild(e, &c.buildFlags, &c.publishFlags) }
 
 // publishFlags are the flags of publish and of build --publish.
 type publishFlags struct {
 	Region  []string `help:"Publish to this region (default: [publish] regions, else the AWS SDK's region); repeatable." placeholder:"REGION"`
 	Profile string   `help:"AWS shared config profile (default: AWS_PROFILE or the default profile)." placeholder:"NAME"`
 	DryRun  bool     `help:"Read what is published and print what would change; make no change."`
-	JSON    bool     `name:"json" help:"Print the publish results as JSON on stdout."`
 }
 
 // openAWS gives the API clients; tests point it at an emulator with call counting.
@@ -44,24 +32,7 @@ var openAWS = func(ctx context.Context, profile string) (publish.Opener, string,
 	return publish.AWS(ctx, profile)
 }
 
-// publishResult is one line of --json.
-type publishResult struct {
-	Layer              string   `json:"layer"`
-	Architecture       string   `json:"architecture"`
-	Region             string   `json:"region"`
-	LayerName          string   `json:"layer_name"`
-	Status             string   `json:"status,omitempty"`
-	Reason             string   `json:"reason,omitempty"`
-	LayerArn           string   `json:"layer_arn,omitempty"`
-	LayerVersionArn    string   `json:"layer_version_arn,omitempty"`
-	Version            int64    `json:"version,omitempty"`
-	PermissionsAdded   []string `json:"permissions_added,omitempty"`
-	PermissionsRemoved []string `json:"permissions_removed,omitempty"`
-	DeletedVersions    []int64  `json:"deleted_versions,omitempty"`
-	Error              string   `json:"error,omitempty"`
-}
-
-func (c *publishFlags) publish(e *env, b *built) error {
+func (c *publishFlags) publish(e *env, b *buildRun) error {
 	mpath := filepath.Join(b.out, manifest.FileName)
 	m, err := manifest.Read(mpath)
 	if err != nil {
@@ -110,9 +81,6 @@ func (c *publishFlags) publish(e *env, b *built) error {
 		return usageError{errors.New("no region to publish to: set [publish] regions, pass --region, or set AWS_REGION")}
 	}
 	lines := e.stdout
-	if c.JSON {
-		lines = e.stderr
-	}
 	results, runErr := publish.Run(e.ctx, zips, publish.Options{
 		Regions: regions, S3Bucket: cfg.Publish.S3Bucket, S3Prefix: cfg.Publish.S3Prefix,
 		Keep: cfg.Publish.Keep, DryRun: c.DryRun, Open: open, Out: lines,
@@ -125,11 +93,7 @@ func (c *publishFlags) publish(e *env, b *built) error {
 			return err
 		}
 	}
-	if c.JSON {
-		if err := printPublishJSON(e.stdout, results); err != nil {
-			return err
-		}
-	}
+	b.published = publishReport(results)
 	if !c.DryRun {
 		if err := ghactions.Outputs(e.getenv, publishOutputs(results, regions)); err != nil {
 			return err
@@ -165,10 +129,11 @@ func publishOutputs(results []publish.Result, regions []string) map[string]strin
 	return kv
 }
 
-func printPublishJSON(w io.Writer, results []publish.Result) error {
-	out := make([]publishResult, 0, len(results))
+// publishReport is the results as the --json document shows them.
+func publishReport(results []publish.Result) []report.Published {
+	out := make([]report.Published, 0, len(results))
 	for _, r := range results {
-		p := publishResult{
+		p := report.Published{
 			Layer: r.Layer, Architecture: r.Arch, Region: r.Region, LayerName: r.Name, Status: r.Status, Reason: r.Reason,
 			LayerArn: r.LayerArn, LayerVersionArn: r.LayerVersionArn, Version: r.Version,
 			PermissionsAdded: r.PermissionsAdded, PermissionsRemoved: r.PermissionsRemoved, DeletedVersions: r.Deleted,
@@ -178,10 +143,5 @@ func printPublishJSON(w io.Writer, results []publish.Result) error {
 		}
 		out = append(out, p)
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/layerpack/layerpack/internal/mototest"
 	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/manifest"
+	"github.com/layerpack/layerpack/report"
 )
 
 const secretKey = "s3cr3t-key-never-printed"
@@ -122,9 +123,13 @@ principal = "*"
 
 	// A rerun: the cached build and nothing new; --json on stdout, the rest on stderr.
 	out, errOut := lp(0, nil, "publish", "--json", "--progress", "quiet")
-	var res []publishResult
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
+	var doc report.Report
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	res := doc.Published
+	if doc.Command != "publish" || !doc.OK || len(doc.Layers) != 2 {
+		t.Errorf("--json document: command %q, ok %v, %d layers", doc.Command, doc.OK, len(doc.Layers))
 	}
 	if len(res) != 4 {
 		t.Fatalf("--json: %d results", len(res))

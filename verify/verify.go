@@ -75,6 +75,7 @@ const (
 	CheckNeeded     = "needed"      // a DT_NEEDED library nobody provides
 	CheckShadowed   = "shadowed"    // a bundled library the system copy hides
 	CheckJar        = "jar"         // a .jar that cannot be opened
+	CheckSymlink    = "symlink"     // a link that leaves /opt, or an entry below a link
 )
 
 // Finding is one problem in a layer.
@@ -241,6 +242,7 @@ func Reader(zr *zip.Reader, opt Options) (Report, error) {
 		rep.UnzippedSize += int64(f.UncompressedSize64)
 	}
 	c.checkEntries(zr.File)
+	c.checkLinks(zr.File)
 	c.checkSizes(rep.UnzippedSize)
 	if err := c.readContents(zr.File); err != nil {
 		return Report{}, err

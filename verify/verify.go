@@ -9,6 +9,7 @@ package verify
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,6 +77,7 @@ const (
 	CheckShadowed   = "shadowed"    // a bundled library the system copy hides
 	CheckJar        = "jar"         // a .jar that cannot be opened
 	CheckSymlink    = "symlink"     // a link that leaves /opt, or an entry below a link
+	CheckOverlap    = "overlap"     // entries sharing compressed bytes (a zip bomb)
 )
 
 // Finding is one problem in a layer.
@@ -105,6 +107,15 @@ type Options struct {
 	// ZipSize is the size of the zip file in bytes for the direct-upload check;
 	// 0 skips it. Zip fills it in from the file when it is 0.
 	ZipSize int64
+
+	zipSize int64 // the file's real size, when known, to refuse data past its end
+}
+
+func notReadReason(overlap bool, declared int64) string {
+	if overlap {
+		return "entries overlap or run past the end of the file"
+	}
+	return fmt.Sprintf("the entries declare %d bytes in all, more than the %d bytes Lambda allows", declared, lambda.MaxUnzippedSize)
 }
 
 func (o Options) validate() error {
@@ -208,6 +219,11 @@ func plural64(n int64, one, many string) string {
 
 // Zip opens the zip file at path and checks it.
 func Zip(path string, opt Options) (Report, error) {
+	return ZipContext(context.Background(), path, opt)
+}
+
+// ZipContext is Zip that stops with ctx's error once ctx is done.
+func ZipContext(ctx context.Context, path string, opt Options) (Report, error) {
 	if err := opt.validate(); err != nil {
 		return Report{}, err
 	}
@@ -227,25 +243,40 @@ func Zip(path string, opt Options) (Report, error) {
 	if opt.ZipSize == 0 {
 		opt.ZipSize = st.Size()
 	}
-	return Reader(zr, opt)
+	opt.zipSize = st.Size()
+	return ReaderContext(ctx, zr, opt)
 }
 
 // Reader checks the layer zr. Problems in the layer are findings; the error is for
 // bad options and for failures of the machine itself (temporary files).
 func Reader(zr *zip.Reader, opt Options) (Report, error) {
+	return ReaderContext(context.Background(), zr, opt)
+}
+
+// ReaderContext is Reader that stops with ctx's error once ctx is done.
+//
+// Every size in the zip is taken as hostile: nothing is inflated when the declared
+// sizes add up to more than Lambda's limit or when entries share compressed
+// bytes (a zip bomb), and no entry is read past its declared size.
+func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, error) {
 	if err := opt.validate(); err != nil {
 		return Report{}, err
 	}
-	c := &checker{opt: opt}
-	rep := Report{Entries: len(zr.File)}
-	for _, f := range zr.File {
-		rep.UnzippedSize += int64(f.UncompressedSize64)
-	}
+	c := &checker{opt: opt, budget: innerBudget}
+	rep := Report{Entries: len(zr.File), UnzippedSize: declaredSize(zr.File)}
 	c.checkEntries(zr.File)
-	c.checkLinks(zr.File)
 	c.checkSizes(rep.UnzippedSize)
-	if err := c.readContents(zr.File); err != nil {
-		return Report{}, err
+	overlap, err := c.checkOverlaps(ctx, zr.File, opt.zipSize)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	if !overlap && rep.UnzippedSize <= lambda.MaxUnzippedSize {
+		c.checkLinks(zr.File)
+		if err := c.readContents(ctx, zr.File); err != nil {
+			return Report{}, err
+		}
+	} else {
+		c.add(Warning, "", CheckZip, "the contents were not read (ELF, jars, checksums): %s", notReadReason(overlap, rep.UnzippedSize))
 	}
 	c.checkELFs(zr.File)
 	c.checkLayout(zr.File)
@@ -258,6 +289,7 @@ func Reader(zr *zip.Reader, opt Options) (Report, error) {
 type checker struct {
 	opt      Options
 	findings []Finding
+	budget   int64     // bytes left to inflate from entries inside jars
 	elfs     []elfFile // every ELF file found, in the layer and inside jars
 }
 

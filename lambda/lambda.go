@@ -5,6 +5,7 @@
 package lambda
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -213,10 +214,28 @@ func CodeSha256(r io.Reader) (string, error) {
 
 // FileCodeSha256 is CodeSha256 of a file.
 func FileCodeSha256(path string) (string, error) {
+	return FileCodeSha256Context(context.Background(), path)
+}
+
+// FileCodeSha256Context is FileCodeSha256 that stops with ctx's error once ctx is
+// done.
+func FileCodeSha256Context(ctx context.Context, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	return CodeSha256(f)
+	return CodeSha256(ctxReader{ctx, f})
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

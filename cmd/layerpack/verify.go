@@ -59,7 +59,7 @@ func (c *verifyCmd) Run(e *env) error {
 				}
 			}
 		}
-		rep, err := verify.Zip(z, verify.Options{Arch: arch, Runtimes: rts})
+		rep, err := verify.ZipContext(e.ctx, z, verify.Options{Arch: arch, Runtimes: rts})
 		if err != nil {
 			return fmt.Errorf("%s: %w", z, err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/layerpack/layerpack/elfcheck"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/secrets"
 )
 
 const (
@@ -61,11 +62,20 @@ func (c *checker) readEntry(ctx context.Context, f *zip.File) error {
 	// archive/zip stops at the declared size (an error past it); ctxReader
 	// stops on Ctrl-C.
 	rc := ctxReader{ctx, zrc}
-	head, err := readHead(rc)
+	// The first 64 KiB serve the secret check, the ELF check and the jar check.
+	if c.head == nil {
+		c.head = make([]byte, secrets.HeadLimit)
+	}
+	n, err := io.ReadFull(rc, c.head)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	head := c.head[:n]
 	if err != nil {
 		c.add(Error, f.Name, CheckZip, "%q cannot be read: %v", f.Name, err)
 		return nil
 	}
+	c.checkSecret(f.Name, head)
 	r := io.MultiReader(bytes.NewReader(head), rc)
 	switch {
 	case elfcheck.IsELF(head):

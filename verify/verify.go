@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/secrets"
 )
 
 // Severity says whether a finding makes the layer unusable (Error) or is worth a
@@ -78,6 +79,8 @@ const (
 	CheckJar        = "jar"         // a .jar that cannot be opened
 	CheckSymlink    = "symlink"     // a link that leaves /opt, or an entry below a link
 	CheckOverlap    = "overlap"     // entries sharing compressed bytes (a zip bomb)
+	CheckSecret     = "secret"      // a file that looks like credentials
+	CheckVCS        = "vcs"         // version-control data (.git/, .hg/, .svn/)
 )
 
 // Finding is one problem in a layer.
@@ -107,6 +110,10 @@ type Options struct {
 	// ZipSize is the size of the zip file in bytes for the direct-upload check;
 	// 0 skips it. Zip fills it in from the file when it is 0.
 	ZipSize int64
+	// AllowSecrets are doublestar patterns of entries that look like
+	// credentials but belong in the layer (allow_secrets in the config); "dir/"
+	// allows everything below dir.
+	AllowSecrets []string
 
 	zipSize int64 // the file's real size, when known, to refuse data past its end
 }
@@ -128,6 +135,9 @@ func (o Options) validate() error {
 		if _, ok := lambda.LookupRuntime(rt.ID); !ok {
 			return fmt.Errorf("verify: unknown runtime %q", rt.ID)
 		}
+	}
+	if err := secrets.ValidatePatterns(o.AllowSecrets); err != nil {
+		return fmt.Errorf("verify: allow_secrets: %w", err)
 	}
 	if o.ZipSize < 0 {
 		return fmt.Errorf("verify: negative zip size %d", o.ZipSize)
@@ -265,6 +275,7 @@ func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, er
 	c := &checker{opt: opt, budget: innerBudget}
 	rep := Report{Entries: len(zr.File), UnzippedSize: declaredSize(zr.File)}
 	c.checkEntries(zr.File)
+	c.checkVCS(zr.File)
 	c.checkSizes(rep.UnzippedSize)
 	overlap, err := c.checkOverlaps(ctx, zr.File, opt.zipSize)
 	if err != nil {
@@ -290,6 +301,7 @@ type checker struct {
 	opt      Options
 	findings []Finding
 	budget   int64     // bytes left to inflate from entries inside jars
+	head     []byte    // the buffer for the first bytes of each entry
 	elfs     []elfFile // every ELF file found, in the layer and inside jars
 }
 

@@ -1,7 +1,11 @@
 // Package verify checks a Lambda layer zip for the mistakes that make a layer fail at
-// run time or at upload: files where no runtime looks, native code for the wrong CPU
-// or a newer glibc, missing shared libraries, unreadable modes, unsafe names and
-// sizes over Lambda's limits.
+// run time or at upload: native code for the wrong CPU or a newer glibc, missing
+// shared libraries, unreadable modes, unsafe names, symlinks that leave /opt, sizes
+// over Lambda's limits, and files that look like credentials. Files that look
+// misplaced for a compatible runtime are warnings: Lambda accepts any path.
+//
+// The zip is hostile input: nothing is inflated past the declared sizes, nor at
+// all when they add up past Lambda's limit or entries overlap.
 //
 // Zip and Reader check a whole layer; CheckELF and BaseSystemProvides let builders
 // check single files before anything is zipped.
@@ -63,7 +67,7 @@ func (s *Severity) UnmarshalText(b []byte) error {
 
 // Check identifiers. They are stable: scripts may match on them.
 const (
-	CheckLayout     = "layout"      // a file is not where the runtimes look
+	CheckLayout     = "layout"      // a file looks misplaced for a compatible runtime
 	CheckSize       = "size"        // unzipped size over Lambda's limit
 	CheckZipSize    = "zip-size"    // zipped size over the direct-upload limit
 	CheckMode       = "mode"        // not readable by everyone

@@ -3,6 +3,7 @@ package verify
 import (
 	"archive/zip"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -112,4 +113,92 @@ func (c *checker) takeBudget(n uint64) error {
 	}
 	c.budget -= int64(n)
 	return nil
+}
+
+// centralDirOffset finds where the central directory starts, from the end record
+// (or the zip64 one) in the last 64 KiB of the file. archive/zip has read the
+// same records; it does not say where they are.
+func centralDirOffset(r io.ReaderAt, size int64) (int64, bool) {
+	const eocdLen, locLen, z64Len = 22, 20, 56
+	n := min(size, eocdLen+0xffff)
+	if n < eocdLen {
+		return 0, false
+	}
+	tail := make([]byte, n)
+	if _, err := r.ReadAt(tail, size-n); err != nil && err != io.EOF {
+		return 0, false
+	}
+	le := binary.LittleEndian
+	for i := len(tail) - eocdLen; i >= 0; i-- {
+		if le.Uint32(tail[i:]) != 0x06054b50 || i+eocdLen+int(le.Uint16(tail[i+20:])) > len(tail) {
+			continue
+		}
+		off := uint64(le.Uint32(tail[i+16:]))
+		eocdAt := size - n + int64(i)
+		if off == 0xffffffff && eocdAt >= locLen+z64Len {
+			var loc [locLen]byte
+			if _, err := r.ReadAt(loc[:], eocdAt-locLen); err != nil || le.Uint32(loc[:]) != 0x07064b50 {
+				return 0, false
+			}
+			at := le.Uint64(loc[8:])
+			if at > uint64(eocdAt-locLen-z64Len) {
+				return 0, false
+			}
+			var rec [z64Len]byte
+			if _, err := r.ReadAt(rec[:], int64(at)); err != nil || le.Uint32(rec[:]) != 0x06064b50 {
+				return 0, false
+			}
+			off = le.Uint64(rec[48:])
+		}
+		if off > uint64(size) {
+			return 0, false
+		}
+		return int64(off), true
+	}
+	return 0, false
+}
+
+// checkHidden refuses data a streaming unzip would read as more entries than the
+// central directory lists: entries whose data runs into the central directory,
+// and a local header right after the last entry instead of the central directory.
+func (c *checker) checkHidden(r io.ReaderAt, size int64, files []*zip.File) {
+	cd, ok := centralDirOffset(r, size)
+	if !ok || len(files) == 0 {
+		return
+	}
+	var last *zip.File
+	var lastEnd int64 = -1
+	for _, f := range files {
+		off, err := f.DataOffset()
+		if err != nil {
+			continue // reported by checkOverlaps
+		}
+		end := off + int64(f.CompressedSize64) // checkOverlaps bounded it by size
+		if end > cd {
+			c.add(Error, f.Name, CheckZip, "%q has data at offset %d-%d, past the start of the central directory at %d; zip tools disagree on such files", f.Name, off, end, cd)
+		}
+		if end > lastEnd {
+			last, lastEnd = f, end
+		}
+	}
+	if lastEnd < 0 || lastEnd >= cd {
+		return
+	}
+	var sig [4]byte
+	at := lastEnd
+	if last.Flags&0x8 != 0 {
+		// A data descriptor: optional signature, CRC and two sizes (4 or 8 bytes).
+		if _, err := r.ReadAt(sig[:], at); err == nil && binary.LittleEndian.Uint32(sig[:]) == 0x08074b50 {
+			at += 4
+		}
+		at += 12
+		if last.CompressedSize64 >= 0xffffffff || last.UncompressedSize64 >= 0xffffffff {
+			at += 8
+		}
+	}
+	if at+4 <= cd {
+		if _, err := r.ReadAt(sig[:], at); err == nil && binary.LittleEndian.Uint32(sig[:]) == 0x04034b50 {
+			c.add(Error, "", CheckZip, "a local header at offset %d, after the last entry the central directory lists (%q), is missing from the central directory: a streaming unzip would extract a hidden entry", at, last.Name)
+		}
+	}
 }

@@ -85,6 +85,7 @@ const (
 	CheckOverlap    = "overlap"     // entries sharing compressed bytes (a zip bomb)
 	CheckSecret     = "secret"      // a file that looks like credentials
 	CheckVCS        = "vcs"         // version-control data (.git/, .hg/, .svn/)
+	CheckCase       = "case"        // names that differ only in case
 )
 
 // Finding is one problem in a layer.
@@ -119,7 +120,8 @@ type Options struct {
 	// allows everything below dir.
 	AllowSecrets []string
 
-	zipSize int64 // the file's real size, when known, to refuse data past its end
+	zipSize int64       // the file's real size, when known, to refuse data past its end
+	zipFile io.ReaderAt // the file, when known, to look for hidden entries
 }
 
 func notReadReason(overlap bool, declared int64) string {
@@ -257,7 +259,7 @@ func ZipContext(ctx context.Context, path string, opt Options) (Report, error) {
 	if opt.ZipSize == 0 {
 		opt.ZipSize = st.Size()
 	}
-	opt.zipSize = st.Size()
+	opt.zipSize, opt.zipFile = st.Size(), f
 	return ReaderContext(ctx, zr, opt)
 }
 
@@ -284,6 +286,9 @@ func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, er
 	overlap, err := c.checkOverlaps(ctx, zr.File, opt.zipSize)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	if opt.zipFile != nil && !overlap {
+		c.checkHidden(opt.zipFile, opt.zipSize, zr.File)
 	}
 	if !overlap && rep.UnzippedSize <= lambda.MaxUnzippedSize {
 		c.checkLinks(zr.File)

@@ -172,7 +172,7 @@ func plan(entries []Entry, store func(string) bool) ([]item, error) {
 	for _, e := range entries {
 		it, err := newItem(e, store)
 		if err != nil {
-			return nil, fmt.Errorf("zipper: entry %q: %w", e.Name, err)
+			return nil, fmt.Errorf("zipper: entry %q: %w", shorten(e.Name), err)
 		}
 		items = append(items, it)
 	}
@@ -283,6 +283,14 @@ func newItem(e Entry, store func(string) bool) (item, error) {
 		}, nil
 	}
 	return item{}, fmt.Errorf("unsupported file type %v", mode.Type())
+}
+
+// shorten keeps an error about a name of any length readable.
+func shorten(name string) string {
+	if len(name) <= 300 {
+		return name
+	}
+	return name[:200] + "..." + name[len(name)-50:]
 }
 
 // checkName accepts a clean relative slash path (without the trailing slash

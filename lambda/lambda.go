@@ -169,7 +169,9 @@ func RubyGemPath(rubyVersion string) string {
 }
 
 // SearchedPrefixes returns the folder prefixes (with trailing slash) that a runtime
-// looks into, beyond the ones every runtime shares (bin/, lib/, extensions/).
+// looks into by itself, beyond the ones every runtime shares (bin/, lib/,
+// extensions/). Every other path in a layer is legal too (data and tools read by
+// absolute path, an agent's own folder): Lambda extracts the whole zip into /opt.
 func (r Runtime) SearchedPrefixes() []string {
 	switch r.Language {
 	case Python:
@@ -187,7 +189,8 @@ func (r Runtime) SearchedPrefixes() []string {
 // CommonPrefixes are the folders every runtime uses.
 var CommonPrefixes = []string{"bin/", "lib/", "extensions/"}
 
-// Searched reports whether a path inside the layer is somewhere r looks.
+// Searched reports whether a path inside the layer is somewhere r looks by itself;
+// false does not make the path wrong (see SearchedPrefixes).
 func (r Runtime) Searched(name string) bool {
 	for _, p := range append(r.SearchedPrefixes(), CommonPrefixes...) {
 		if strings.HasPrefix(name, p) || name+"/" == p {

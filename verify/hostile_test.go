@@ -200,3 +200,26 @@ func treeDigest(t *testing.T, root string) string {
 	})
 	return b.String()
 }
+
+// TestEntryInsideAnother: a second entry whose local header sits inside the first
+// entry's stored data, the layout of overlapping zip bombs whose entries nest.
+func TestEntryInsideAnother(t *testing.T) {
+	inner := storedEntry("b", "x")
+	outer := storedEntry("a", string(inner))
+	cd := append(centralRecord("a", string(inner), 0), centralRecord("b", "x", 31)...)
+	b := append(append(append([]byte{}, outer...), cd...), endRecord(2, len(cd), len(outer))...)
+	p := filepath.Join(t.TempDir(), "nested.zip")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Zip(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `error overlap [b] "b" shares compressed bytes with "a" (offsets 62-63 and 31-63); no zip tool writes that, zip bombs do
+warning zip [] the contents were not read (ELF, jars, checksums): entries overlap or run past the end of the file
+`
+	if got := messages(rep.Findings); got != want {
+		t.Errorf("findings:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -24,7 +24,9 @@
 //
 // Files inside installed packages (node_modules/, site-packages/, dist-packages/,
 // Ruby's gems/) are not checked: they come from public registries, and test keys
-// in them (ssh2's fixtures, for one) are not anybody's secret.
+// in them (ssh2's fixtures, for one) are not anybody's secret. Python packages
+// installed straight into python/ (pip --target) are recognised by the RECORD of
+// their .dist-info folder (ParseRecord): tornado's test.key is not a secret either.
 package secrets
 
 import (
@@ -175,6 +177,50 @@ func valued(re *regexp.Regexp, head []byte) string {
 		}
 	}
 	return ""
+}
+
+// IsRecord reports whether name is the RECORD file of an installed Python
+// distribution ("python/six-1.16.0.dist-info/RECORD").
+func IsRecord(name string) bool {
+	return path.Base(name) == "RECORD" && strings.HasSuffix(path.Dir(name), ".dist-info")
+}
+
+// MaxRecord bounds how much of a RECORD file ParseRecord reads.
+const MaxRecord = 4 << 20
+
+// ParseRecord reads the RECORD file at name (CSV lines "path,hash,size", paths
+// relative to the folder holding the .dist-info) and returns the layer paths it
+// lists that stay inside that folder.
+func ParseRecord(name string, r io.Reader) ([]string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxRecord))
+	if err != nil {
+		return nil, err
+	}
+	base := path.Dir(path.Dir(name))
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		p := strings.TrimSpace(line)
+		if strings.HasPrefix(p, `"`) {
+			// A quoted path (it holds a comma): up to the closing quote.
+			if end := strings.Index(p[1:], `"`); end >= 0 {
+				p = p[1 : 1+end]
+			}
+		} else if i := strings.IndexByte(p, ','); i >= 0 {
+			p = p[:i]
+		}
+		if p == "" || path.IsAbs(p) {
+			continue
+		}
+		full := path.Join(base, p)
+		if base != "." && !strings.HasPrefix(full, base+"/") {
+			continue
+		}
+		if base == "." && (full == ".." || strings.HasPrefix(full, "../")) {
+			continue
+		}
+		out = append(out, full)
+	}
+	return out, nil
 }
 
 // Allowed reports whether name matches one of the doublestar patterns (as

@@ -91,3 +91,18 @@ func TestAllowed(t *testing.T) {
 		t.Errorf("ValidatePatterns = %v", err)
 	}
 }
+
+func TestParseRecord(t *testing.T) {
+	rec := "tornado/__init__.py,sha256=abc,123\ntornado/test/test.key,sha256=def,456\n\"odd,name.py\",,\n../../escape,,\ntornado-6.4.dist-info/RECORD,,\n"
+	got, err := ParseRecord("python/tornado-6.4.dist-info/RECORD", strings.NewReader(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "python/tornado/__init__.py python/tornado/test/test.key python/odd,name.py python/tornado-6.4.dist-info/RECORD"
+	if strings.Join(got, " ") != want {
+		t.Errorf("ParseRecord = %q\nwant %q", strings.Join(got, " "), want)
+	}
+	if !IsRecord("python/tornado-6.4.dist-info/RECORD") || IsRecord("python/RECORD") {
+		t.Error("IsRecord")
+	}
+}

@@ -38,6 +38,7 @@ type elfFile struct {
 // searched for native libraries, and everything else is read to the end so that a
 // corrupt entry (bad checksum, truncated data) is reported.
 func (c *checker) readContents(ctx context.Context, files []*zip.File) error {
+	c.readRecords(files)
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("verify: %w", err)

@@ -8,8 +8,34 @@ import (
 	"github.com/layerpack/layerpack/secrets"
 )
 
+// readRecords notes the files installed Python distributions list in their
+// RECORD: they come from a registry, like node_modules/, and are not checked
+// for secrets.
+func (c *checker) readRecords(files []*zip.File) {
+	for _, f := range files {
+		if !f.Mode().IsRegular() || !secrets.IsRecord(f.Name) || secrets.InPackage(f.Name) {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			continue // reported when the contents are read
+		}
+		paths, _ := secrets.ParseRecord(f.Name, rc)
+		rc.Close()
+		if c.packaged == nil {
+			c.packaged = make(map[string]bool)
+		}
+		for _, p := range paths {
+			c.packaged[p] = true
+		}
+	}
+}
+
 // checkSecret reports a file that looks like credentials, unless allowed.
 func (c *checker) checkSecret(name string, head []byte) {
+	if c.packaged[name] {
+		return
+	}
 	f, _ := secrets.Check(name, bytes.NewReader(head))
 	if f == nil || secrets.Allowed(name, c.opt.AllowSecrets) {
 		return

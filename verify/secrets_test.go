@@ -22,6 +22,15 @@ warning vcs [.git/] ".git/" is version-control data (3 entries): history and con
 	if got := messages(rep.Findings); got != want {
 		t.Errorf("findings:\n%s\nwant:\n%s", got, want)
 	}
+	// A package pip installed into python/ lists its test key in RECORD.
+	rep = check(t, Options{},
+		file{name: "python/tornado-6.4.dist-info/RECORD", data: "tornado/test/test.key,sha256=x,10\n"},
+		file{name: "python/tornado/test/test.key", data: "-----BEGIN PRIVATE KEY-----\n"},
+		file{name: "python/app/deploy.key", data: "-----BEGIN PRIVATE KEY-----\n"})
+	if got, want := messages(rep.Findings), `error secret [python/app/deploy.key] "python/app/deploy.key" looks like credentials (a PEM private key (PRIVATE KEY)); layers are often shared, so leave it out, or allow it with allow_secrets = ["python/app/deploy.key"] in the layer's config
+`; got != want {
+		t.Errorf("with a RECORD:\n%s\nwant:\n%s", got, want)
+	}
 	rep = check(t, Options{AllowSecrets: []string{".env", ".ssh/", "**/.npmrc", ".aws/*", ".git/**"}}, files...)
 	if got := messages(rep.Findings); got != "" {
 		t.Errorf("with allow_secrets:\n%s", got)

@@ -290,8 +290,10 @@ func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, er
 	if opt.zipFile != nil && !overlap {
 		c.checkHidden(opt.zipFile, opt.zipSize, zr.File)
 	}
+	if !overlap {
+		c.checkLinks(zr.File) // bounded: a link's text is at most 4095 bytes
+	}
 	if !overlap && rep.UnzippedSize <= lambda.MaxUnzippedSize {
-		c.checkLinks(zr.File)
 		if err := c.readContents(ctx, zr.File); err != nil {
 			return Report{}, err
 		}
@@ -309,9 +311,10 @@ func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, er
 type checker struct {
 	opt      Options
 	findings []Finding
-	budget   int64     // bytes left to inflate from entries inside jars
-	head     []byte    // the buffer for the first bytes of each entry
-	elfs     []elfFile // every ELF file found, in the layer and inside jars
+	budget   int64           // bytes left to inflate from entries inside jars
+	head     []byte          // the buffer for the first bytes of each entry
+	packaged map[string]bool // files a Python distribution's RECORD lists
+	elfs     []elfFile       // every ELF file found, in the layer and inside jars
 }
 
 func (c *checker) add(sev Severity, entry, check, format string, args ...any) {

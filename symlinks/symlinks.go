@@ -46,6 +46,11 @@ func New() *Tree {
 // link.
 func (t *Tree) Add(name string, kind Kind, target string) {
 	name = strings.TrimSuffix(name, "/")
+	if t.kinds[name] == Link && kind != Link {
+		// A name listed twice (an error of its own) stays a link, so that no
+		// duplicate can hide one from LinkedParent and Check.
+		return
+	}
 	t.kinds[name] = kind
 	if kind == Link {
 		t.targets[name] = target

@@ -133,8 +133,9 @@ func centralDirOffset(r io.ReaderAt, size int64) (int64, bool) {
 		if le.Uint32(tail[i:]) != 0x06054b50 || i+eocdLen+int(le.Uint16(tail[i+20:])) > len(tail) {
 			continue
 		}
-		off := uint64(le.Uint32(tail[i+16:]))
+		off, cdSize := uint64(le.Uint32(tail[i+16:])), uint64(le.Uint32(tail[i+12:]))
 		eocdAt := size - n + int64(i)
+		endAt := eocdAt // where the central directory ends
 		if off == 0xffffffff && eocdAt >= locLen+z64Len {
 			var loc [locLen]byte
 			if _, err := r.ReadAt(loc[:], eocdAt-locLen); err != nil || le.Uint32(loc[:]) != 0x07064b50 {
@@ -148,12 +149,21 @@ func centralDirOffset(r io.ReaderAt, size int64) (int64, bool) {
 			if _, err := r.ReadAt(rec[:], int64(at)); err != nil || le.Uint32(rec[:]) != 0x06064b50 {
 				return 0, false
 			}
-			off = le.Uint64(rec[48:])
+			off, cdSize, endAt = le.Uint64(rec[48:]), le.Uint64(rec[40:]), int64(at)
 		}
-		if off > uint64(size) {
+		// Offsets count from the start of the zip, after any prefix (a script
+		// before a self-extracting zip); like archive/zip, take them as written
+		// when a central record is there.
+		var sig [4]byte
+		if off < uint64(size) {
+			if _, err := r.ReadAt(sig[:], int64(off)); err == nil && le.Uint32(sig[:]) == 0x02014b50 {
+				return int64(off), true
+			}
+		}
+		if cdSize > uint64(endAt) || off > uint64(endAt)-cdSize {
 			return 0, false
 		}
-		return int64(off), true
+		return endAt - int64(cdSize), true
 	}
 	return 0, false
 }

@@ -152,6 +152,7 @@ warning zip [] the contents were not read (ELF, jars, checksums): entries overla
 			`error secret [.env] ".env" looks like credentials (a dotenv file of environment variables); layers are often shared, so leave it out, or allow it with allow_secrets = [".env"] in the layer's config
 `},
 		{"clean", good, ""},
+		{"prefixed (self-extracting) zip is not hiding anything", append([]byte("#!/bin/sh\nexit 0\n"), good...), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

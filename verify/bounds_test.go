@@ -85,7 +85,7 @@ error size [] the layer unzips to 10485760000 bytes, more than the 262144000 byt
 error overlap [f00001] "f00001" shares compressed bytes with "f00000" (offsets 31-1051 and 31-1051); no zip tool writes that, zip bombs do
 error overlap [f00002] "f00002" shares compressed bytes with "f00001" (offsets 31-1051 and 31-1051); no zip tool writes that, zip bombs do
 error overlap [f00003] "f00003" shares compressed bytes with "f00002" (offsets 31-1051 and 31-1051); no zip tool writes that, zip bombs do
-warning zip [] the contents were not read (ELF, jars, checksums): entries overlap or run past the end of the file
+warning zip [] the contents were not read (ELF, jars, secrets, checksums): entries overlap or run past the end of the file
 `
 	want = strings.ReplaceAll(want, "1051", end)
 	if got != want {
@@ -105,7 +105,7 @@ func TestDeclaredTooLargeIsNotInflated(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `error size [] the layer unzips to 314572800 bytes, more than the 262144000 bytes Lambda allows for a function and all its layers together
-warning zip [] the contents were not read (ELF, jars, checksums): the entries declare 314572800 bytes in all, more than the 262144000 bytes Lambda allows
+warning zip [] the contents were not read (ELF, jars, secrets, checksums): the entries declare 314572800 bytes in all, more than the 262144000 bytes Lambda allows
 `
 	if got := messages(rep.Findings); got != want {
 		t.Errorf("findings:\n%s\nwant:\n%s", got, want)

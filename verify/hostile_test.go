@@ -146,7 +146,7 @@ error symlink [lib/up/pwned] "lib/up/pwned" is below the symlink "lib/up"; unzip
 		{"overlapping entries", overlapBomb(t, 3, 1000, 0),
 			`error overlap [f00001] "f00001" shares compressed bytes with "f00000" (offsets 31-` + itoa(31+len(overlapBomb(t, 3, 1000, 0))-31-3*(46+6)-22) + ` and 31-` + itoa(31+len(overlapBomb(t, 3, 1000, 0))-31-3*(46+6)-22) + `); no zip tool writes that, zip bombs do
 error overlap [f00002] "f00002" shares compressed bytes with "f00001" (offsets 31-` + itoa(31+len(overlapBomb(t, 3, 1000, 0))-31-3*(46+6)-22) + ` and 31-` + itoa(31+len(overlapBomb(t, 3, 1000, 0))-31-3*(46+6)-22) + `); no zip tool writes that, zip bombs do
-warning zip [] the contents were not read (ELF, jars, checksums): entries overlap or run past the end of the file
+warning zip [] the contents were not read (ELF, jars, secrets, checksums): entries overlap or run past the end of the file
 `},
 		{"credentials", zipBytes(t, file{name: ".env", data: "TOKEN=x"}),
 			`error secret [.env] ".env" looks like credentials (a dotenv file of environment variables); layers are often shared, so leave it out, or allow it with allow_secrets = [".env"] in the layer's config
@@ -218,7 +218,7 @@ func TestEntryInsideAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `error overlap [b] "b" shares compressed bytes with "a" (offsets 62-63 and 31-63); no zip tool writes that, zip bombs do
-warning zip [] the contents were not read (ELF, jars, checksums): entries overlap or run past the end of the file
+warning zip [] the contents were not read (ELF, jars, secrets, checksums): entries overlap or run past the end of the file
 `
 	if got := messages(rep.Findings); got != want {
 		t.Errorf("findings:\n%s\nwant:\n%s", got, want)

@@ -298,7 +298,7 @@ func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, er
 			return Report{}, err
 		}
 	} else {
-		c.add(Warning, "", CheckZip, "the contents were not read (ELF, jars, checksums): %s", notReadReason(overlap, rep.UnzippedSize))
+		c.add(Warning, "", CheckZip, "the contents were not read (ELF, jars, secrets, checksums): %s", notReadReason(overlap, rep.UnzippedSize))
 	}
 	c.checkELFs(zr.File)
 	c.checkLayout(zr.File)

@@ -31,6 +31,8 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 200000x ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime 20000x ./zipper
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 200000x ./verify
+	$(GO) test -run '^$$' -fuzz '^FuzzReadArchive$$' -fuzztime 300000x ./zipdiff
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi

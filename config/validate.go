@@ -95,7 +95,7 @@ func validateLayer(w *walker, f *File, l *Layer) {
 	}
 	for i, p := range l.AllowSecrets {
 		if !doublestar.ValidatePattern(p) {
-			w.errorf(fmt.Sprintf("%s.allow_secrets[%d]", key, i), "bad glob pattern %q", p)
+			w.errorf(fmt.Sprintf("%s.allow_secrets[%d]", key, i), "bad glob pattern %q (a path inside the layer, like \".env\" or \"certs/*.pem\")", p)
 		}
 	}
 	for i := range l.Files {

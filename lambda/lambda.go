@@ -5,6 +5,7 @@
 package lambda
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -168,7 +169,9 @@ func RubyGemPath(rubyVersion string) string {
 }
 
 // SearchedPrefixes returns the folder prefixes (with trailing slash) that a runtime
-// looks into, beyond the ones every runtime shares (bin/, lib/, extensions/).
+// looks into by itself, beyond the ones every runtime shares (bin/, lib/,
+// extensions/). Every other path in a layer is legal too (data and tools read by
+// absolute path, an agent's own folder): Lambda extracts the whole zip into /opt.
 func (r Runtime) SearchedPrefixes() []string {
 	switch r.Language {
 	case Python:
@@ -186,7 +189,8 @@ func (r Runtime) SearchedPrefixes() []string {
 // CommonPrefixes are the folders every runtime uses.
 var CommonPrefixes = []string{"bin/", "lib/", "extensions/"}
 
-// Searched reports whether a path inside the layer is somewhere r looks.
+// Searched reports whether a path inside the layer is somewhere r looks by itself;
+// false does not make the path wrong (see SearchedPrefixes).
 func (r Runtime) Searched(name string) bool {
 	for _, p := range append(r.SearchedPrefixes(), CommonPrefixes...) {
 		if strings.HasPrefix(name, p) || name+"/" == p {
@@ -213,10 +217,28 @@ func CodeSha256(r io.Reader) (string, error) {
 
 // FileCodeSha256 is CodeSha256 of a file.
 func FileCodeSha256(path string) (string, error) {
+	return FileCodeSha256Context(context.Background(), path)
+}
+
+// FileCodeSha256Context is FileCodeSha256 that stops with ctx's error once ctx is
+// done.
+func FileCodeSha256Context(ctx context.Context, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	return CodeSha256(f)
+	return CodeSha256(ctxReader{ctx, f})
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

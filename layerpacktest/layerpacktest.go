@@ -51,6 +51,7 @@ package layerpacktest
 
 import (
 	"archive/zip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -248,7 +249,7 @@ func cmdCodesha(ts *testscript.TestScript, neg bool, args []string) {
 // Compare explains how two zips differ, one line per difference; "" when they are
 // byte-for-byte identical.
 func Compare(a, b string) (string, error) {
-	ds, err := zipdiff.Diff(a, b)
+	ds, err := zipdiff.Diff(context.Background(), a, b)
 	if err != nil || len(ds) == 0 {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 
+	"github.com/layerpack/layerpack/secrets"
 	"github.com/layerpack/layerpack/zipper"
 )
 
@@ -69,16 +70,14 @@ func Filter(entries []zipper.Entry, include, exclude []string) ([]zipper.Entry, 
 	return out, dropped, nil
 }
 
-// vcsDirs are version-control folders: never part of a layer (a whole .git/ was
-// once found zipped into a shared layer), whatever include says.
-var vcsDirs = []string{".git", ".hg", ".svn"}
-
-// dropVCS removes every entry inside or named as a version-control folder.
-func dropVCS(entries []zipper.Entry) ([]zipper.Entry, int) {
+// dropVCS removes version-control data (.git/, .hg/, .svn/): never wanted in a
+// layer (a whole .git/ was once found zipped into a shared layer), unless
+// allow_secrets names it.
+func dropVCS(entries []zipper.Entry, allow []string) ([]zipper.Entry, int) {
 	out := entries[:0:0]
 	n := 0
 	for _, e := range entries {
-		if isVCS(e.Name) {
+		if secrets.IsVCS(e.Name) && !secrets.Allowed(e.Name, allow) {
 			if !strings.HasSuffix(e.Name, "/") {
 				n++
 			}
@@ -87,15 +86,4 @@ func dropVCS(entries []zipper.Entry) ([]zipper.Entry, int) {
 		out = append(out, e)
 	}
 	return out, n
-}
-
-func isVCS(name string) bool {
-	for _, part := range strings.Split(strings.TrimSuffix(name, "/"), "/") {
-		for _, v := range vcsDirs {
-			if part == v {
-				return true
-			}
-		}
-	}
-	return false
 }

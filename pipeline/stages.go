@@ -180,7 +180,7 @@ func (x *item) filter(context.Context) error {
 	if err != nil {
 		return err
 	}
-	entries, vcs := dropVCS(entries)
+	entries, vcs := dropVCS(entries, x.it.Layer.AllowSecrets)
 	entries, dropped, err := Filter(entries, x.it.Layer.Include, x.it.Layer.Exclude)
 	if err != nil {
 		return err
@@ -225,8 +225,9 @@ func (x *item) writeZip(ctx context.Context) error {
 }
 
 // verifyZip: Lambda's rules on the bytes just written; warnings are kept for the summary.
-func (x *item) verifyZip(context.Context) error {
-	rep, err := verify.Zip(x.tmp.Name(), verify.Options{Arch: x.it.Target.Arch, Runtimes: x.it.Target.Runtimes, ZipSize: x.stats.ZippedSize})
+func (x *item) verifyZip(ctx context.Context) error {
+	rep, err := verify.ZipContext(ctx, x.tmp.Name(), verify.Options{Arch: x.it.Target.Arch, Runtimes: x.it.Target.Runtimes,
+		ZipSize: x.stats.ZippedSize, AllowSecrets: x.it.Layer.AllowSecrets})
 	if err != nil {
 		return fmt.Errorf("verifying zip: %w", err)
 	}

@@ -3,6 +3,7 @@ package verify
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/secrets"
 )
 
 const (
@@ -35,30 +37,46 @@ type elfFile struct {
 // readContents reads every regular file once: ELF files are inspected, jars are
 // searched for native libraries, and everything else is read to the end so that a
 // corrupt entry (bad checksum, truncated data) is reported.
-func (c *checker) readContents(files []*zip.File) error {
+func (c *checker) readContents(ctx context.Context, files []*zip.File) error {
+	c.readRecords(files)
 	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
 		if !f.Mode().IsRegular() {
 			continue
 		}
-		if err := c.readEntry(f); err != nil {
+		if err := c.readEntry(ctx, f); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *checker) readEntry(f *zip.File) error {
-	rc, err := f.Open()
+func (c *checker) readEntry(ctx context.Context, f *zip.File) error {
+	zrc, err := f.Open()
 	if err != nil {
 		c.add(Error, f.Name, CheckZip, "%q cannot be read: %v", f.Name, err)
 		return nil
 	}
-	defer rc.Close()
-	head, err := readHead(rc)
+	defer zrc.Close()
+	// archive/zip stops at the declared size (an error past it); ctxReader
+	// stops on Ctrl-C.
+	rc := ctxReader{ctx, zrc}
+	// The first 64 KiB serve the secret check, the ELF check and the jar check.
+	if c.head == nil {
+		c.head = make([]byte, secrets.HeadLimit)
+	}
+	n, err := io.ReadFull(rc, c.head)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	head := c.head[:n]
 	if err != nil {
 		c.add(Error, f.Name, CheckZip, "%q cannot be read: %v", f.Name, err)
 		return nil
 	}
+	c.checkSecret(f.Name, head)
 	r := io.MultiReader(bytes.NewReader(head), rc)
 	switch {
 	case elfinfo.IsELF(head):
@@ -77,6 +95,9 @@ func (c *checker) readEntry(f *zip.File) error {
 		return c.scanJar(f.Name, f.Name, sp, 1)
 	default:
 		if _, err := io.Copy(io.Discard, rc); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("verify: %w", ctx.Err())
+			}
 			c.add(Error, f.Name, CheckZip, "%q cannot be read: %v", f.Name, err)
 		}
 	}
@@ -142,6 +163,10 @@ func (c *checker) scanJarEntry(name, top string, f *zip.File, lib bool, depth in
 	}
 	if lib && !elfinfo.IsELF(head) || !lib && !bytes.HasPrefix(head, []byte("PK")) {
 		return nil // a macOS or Windows library, or not a jar after all
+	}
+	if err := c.takeBudget(f.UncompressedSize64); err != nil {
+		c.add(Warning, name, CheckJar, "%q was not inspected: %v", name, err)
+		return nil
 	}
 	sp, err := spool(io.MultiReader(bytes.NewReader(head), rc), f.UncompressedSize64)
 	if err != nil {

@@ -2,10 +2,12 @@ package verify
 
 import (
 	"archive/zip"
+	"fmt"
 	"io/fs"
 	"path"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/layerpack/layerpack/lambda"
 )
@@ -18,11 +20,22 @@ func (c *checker) checkEntries(files []*zip.File) {
 		count[f.Name]++
 	}
 	reported := make(map[string]bool)
+	folded := make(map[string]string, len(files))
 	for _, f := range files {
 		name := f.Name
+		low := strings.ToLower(name)
+		if other, ok := folded[low]; ok && other != name && !reported["\x00"+low] {
+			reported["\x00"+low] = true
+			c.add(Warning, name, CheckCase, "%q and %q differ only in case: Lambda (Linux) keeps both, but unzip on macOS or Windows keeps one of them", other, name)
+		} else if !ok {
+			folded[low] = name
+		}
 		if n := count[name]; n > 1 && !reported[name] {
 			reported[name] = true
 			c.add(Error, name, CheckDuplicate, "%q appears %d times in the zip; unzip keeps only one of them", name, n)
+		}
+		if !utf8.ValidString(name) {
+			c.add(Warning, name, CheckPath, "%q is not valid UTF-8: Lambda (Linux) extracts it as bytes, but other unzip tools and runtimes may read it as another name", name)
 		}
 		for _, msg := range pathProblems(name) {
 			c.add(Error, name, CheckPath, "%s", msg)
@@ -39,6 +52,9 @@ func pathProblems(name string) []string {
 	var probs []string
 	if strings.HasPrefix(name, "/") {
 		probs = append(probs, quote(name)+" is an absolute path; names must be relative to /opt, like "+quote(strings.TrimLeft(name, "/")))
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		probs = append(probs, quote(name)+" contains a NUL byte, which ends the name on Linux")
 	}
 	if strings.Contains(name, `\`) {
 		probs = append(probs, quote(name)+` contains a backslash; folders are separated by "/", like `+quote(strings.ReplaceAll(name, `\`, "/")))
@@ -58,6 +74,16 @@ func pathProblems(name string) []string {
 	if dotdot {
 		probs = append(probs, quote(name)+` has a ".." component, which points outside the layer`)
 	}
+	for _, p := range parts {
+		if len(p) > maxComponent {
+			probs = append(probs, fmt.Sprintf("%s has a component of %d bytes; Linux allows %d (NAME_MAX), so it cannot be extracted", quote(abbrev(name)), len(p), maxComponent))
+			break
+		}
+	}
+	if n := len(optPrefix) + len(name); n > maxPath {
+		probs = append(probs, fmt.Sprintf("%s is %d bytes long under /opt; Linux allows %d (PATH_MAX), so it cannot be opened", quote(abbrev(name)), n, maxPath))
+	}
+
 	if dot {
 		probs = append(probs, quote(name)+` has a "." component; write it as `+quote(cleanName(name)))
 	}
@@ -65,6 +91,20 @@ func pathProblems(name string) []string {
 		probs = append(probs, quote(name)+" has an empty component (\"//\"); write it as "+quote(cleanName(name)))
 	}
 	return probs
+}
+
+const (
+	maxComponent = 255  // NAME_MAX
+	maxPath      = 4095 // PATH_MAX less the NUL
+	optPrefix    = "/opt/"
+)
+
+// abbrev shortens a long name for a message.
+func abbrev(name string) string {
+	if len(name) <= 80 {
+		return name
+	}
+	return name[:40] + "..." + name[len(name)-20:]
 }
 
 // cleanName removes "." and empty components, keeping a folder's trailing slash.

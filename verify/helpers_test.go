@@ -23,7 +23,7 @@ type file struct {
 	data string
 }
 
-func zipBytes(t *testing.T, files ...file) []byte {
+func zipBytes(t testing.TB, files ...file) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := zip.NewWriter(&buf)
@@ -65,7 +65,7 @@ func zipReader(t *testing.T, files ...file) *zip.Reader {
 }
 
 // jar makes the bytes of a jar holding files.
-func jar(t *testing.T, files ...file) string {
+func jar(t testing.TB, files ...file) string {
 	return string(zipBytes(t, files...))
 }
 

@@ -3,6 +3,7 @@ package verify
 import (
 	"archive/zip"
 	"fmt"
+	"io/fs"
 	"path"
 	"regexp"
 	"sort"
@@ -22,17 +23,21 @@ const (
 type layoutKind int
 
 const (
-	notSearched layoutKind = iota // no compatible runtime looks there
-	rubyVendor                    // ruby/lib/vendor/bundle/: not on GEM_PATH
-	libPython                     // lib/pythonX.Y/: Python code on LD_LIBRARY_PATH
-	libNode                       // lib/node_modules/: Node modules on LD_LIBRARY_PATH
-	otherPython                   // python/lib/pythonX.Y/site-packages/ of a Python no runtime runs
+	rubyVendor       layoutKind = iota // ruby/lib/vendor/bundle/: not on GEM_PATH
+	libPython                          // lib/pythonX.Y/: Python code on LD_LIBRARY_PATH
+	libNode                            // lib/node_modules/: Node modules on LD_LIBRARY_PATH
+	otherPython                        // python/lib/pythonX.Y/site-packages/ of a Python no runtime runs
+	rootSitePackages                   // site-packages/ at the top of the layer
+	rootPyPackage                      // a Python package (or its dist-info) at the top of the layer
+	rootNodeModules                    // node_modules/ at the top of the layer
+	rootBundle                         // vendor/bundle/ruby/X.Y.0/ at the top of the layer
+	otherRuby                          // ruby/gems/X.Y.0/ of a Ruby no runtime runs
 )
 
 // layoutGroup gathers the misplaced files of one kind under one folder.
 type layoutGroup struct {
 	kind  layoutKind
-	key   string // the folder, with a trailing slash; "" for the top of the layer
+	key   string // the folder, with a trailing slash
 	names []string
 }
 
@@ -41,20 +46,30 @@ var (
 	sitePackageRe = regexp.MustCompile(`^python/lib/python(\d+\.\d+)/site-packages/`)
 	vendorRubyRe  = regexp.MustCompile(`^ruby/lib/vendor/bundle/ruby/(\d+\.\d+\.\d+)/(.+)$`)
 	bundleRubyRe  = regexp.MustCompile(`^vendor/bundle/ruby/\d+\.\d+\.\d+/(.+)$`)
+	gemPathRe     = regexp.MustCompile(`^ruby/gems/(\d+\.\d+)\.0/`)
+	distInfoRe    = regexp.MustCompile(`^[^/]+\.(dist-info|egg-info)/`)
 )
 
-// checkLayout reports regular files that none of the compatible runtimes will find.
+// checkLayout warns about files that look misplaced for a compatible runtime:
+// Lambda extracts the whole zip into /opt and any path is legal (data read by
+// absolute path, an agent's own folder, a wrapper script), so only patterns that
+// are a known mistake are reported, as warnings with the reason. What cannot work
+// is an error: a root bootstrap of a custom runtime that is not executable.
 func (c *checker) checkLayout(files []*zip.File) {
 	groups := make(map[string]*layoutGroup)
 	extensions := 0
+	pyTop := c.pythonPackagesAtTop(files)
 	for _, f := range files {
+		if f.Name == "bootstrap" || f.Name == "bootstrap/" {
+			c.checkBootstrap(f)
+		}
 		if !f.Mode().IsRegular() {
 			continue
 		}
 		if path.Dir(f.Name) == "extensions" {
 			extensions++
 		}
-		kind, key, bad := c.classify(f.Name)
+		kind, key, bad := c.classify(f.Name, pyTop)
 		if !bad {
 			continue
 		}
@@ -69,10 +84,10 @@ func (c *checker) checkLayout(files []*zip.File) {
 	for _, g := range groups {
 		sort.Strings(g.names)
 		for _, name := range g.names[:min(len(g.names), maxPerGroup)] {
-			c.add(Error, name, CheckLayout, "%s", c.layoutMessage(g, name))
+			c.add(Warning, name, CheckLayout, "%s", c.layoutMessage(g, name))
 		}
 		if n := len(g.names); n > maxPerGroup {
-			c.add(Error, g.key, CheckLayout, "%s; the first %d are listed", c.layoutSummary(g, n), maxPerGroup)
+			c.add(Warning, g.key, CheckLayout, "%s; the first %d are listed", c.layoutSummary(g, n), maxPerGroup)
 		}
 	}
 	if extensions > maxExtensions {
@@ -81,35 +96,103 @@ func (c *checker) checkLayout(files []*zip.File) {
 	}
 }
 
-// classify says whether name is misplaced, how, and under which folder to group it.
-func (c *checker) classify(name string) (layoutKind, string, bool) {
+// checkBootstrap: Lambda runs /opt/bootstrap of a layer for a custom runtime
+// (provided.al2, provided.al2023) when the function has none, so there it must be
+// executable; other runtimes never run it.
+func (c *checker) checkBootstrap(f *zip.File) {
+	var custom, other []string
+	for _, rt := range c.opt.Runtimes {
+		if rt.Language == lambda.Provided {
+			custom = append(custom, rt.ID)
+		} else {
+			other = append(other, rt.ID)
+		}
+	}
+	mode := f.Mode()
+	run := "runs"
+	if len(custom) > 1 {
+		run = "run"
+	}
+	switch {
+	case len(custom) > 0 && !mode.IsRegular() && mode&fs.ModeSymlink == 0:
+		c.add(Error, f.Name, CheckExecBit, "%q is a folder; %s "+run+" /opt/bootstrap as the runtime when the function has none, so it must be an executable file", f.Name, joinAnd(custom))
+	case len(custom) > 0 && mode.IsRegular() && mode.Perm()&0o001 == 0:
+		c.add(Error, f.Name, CheckExecBit, "%q has mode %04o; %s "+run+" /opt/bootstrap as the runtime when the function has none, so it must be executable by everyone (%04o)",
+			f.Name, mode.Perm(), joinAnd(custom), mode.Perm()|0o555)
+	case len(custom) == 0 && len(other) > 0:
+		verb := "runs"
+		if len(other) > 1 {
+			verb = "run"
+		}
+		c.add(Warning, f.Name, CheckLayout, "%q at the top of the layer is run only by the custom runtimes (provided.al2, provided.al2023); %s never %s it",
+			f.Name, joinAnd(other), verb)
+	}
+}
+
+// pythonPackagesAtTop finds top-level folders holding an __init__.py: a Python
+// package zipped at the top of the layer instead of under python/. Only for
+// layers with a Python runtime.
+func (c *checker) pythonPackagesAtTop(files []*zip.File) map[string]bool {
+	if len(c.versions(lambda.Python)) == 0 {
+		return nil
+	}
+	top := make(map[string]bool)
+	for _, f := range files {
+		dir, rest, ok := strings.Cut(f.Name, "/")
+		if ok && rest == "__init__.py" && !knownTop[dir] {
+			top[dir+"/"] = true
+		}
+	}
+	return top
+}
+
+// knownTop are top-level folders with a meaning of their own.
+var knownTop = map[string]bool{"python": true, "nodejs": true, "ruby": true, "java": true, "bin": true, "lib": true, "extensions": true}
+
+// classify says whether name looks misplaced, how, and under which folder to
+// group it. Paths no runtime has an opinion on are fine.
+func (c *checker) classify(name string, pyTop map[string]bool) (layoutKind, string, bool) {
 	if strings.HasPrefix(name, "ruby/lib/vendor/bundle/") {
 		return rubyVendor, "ruby/lib/vendor/bundle/", true
 	}
-	rts := c.opt.Runtimes
-	if len(rts) == 0 {
+	if len(c.opt.Runtimes) == 0 {
 		return 0, "", false
 	}
-	pyVersions := c.versions(lambda.Python)
-	if m := libPythonRe.FindStringSubmatch(name); m != nil && len(pyVersions) > 0 {
-		return libPython, "lib/python" + m[1] + "/", true
-	}
-	if strings.HasPrefix(name, "lib/node_modules/") && len(c.versions(lambda.Node)) > 0 {
-		return libNode, "lib/node_modules/", true
-	}
-	if m := sitePackageRe.FindStringSubmatch(name); m != nil && len(pyVersions) > 0 && !contains(pyVersions, m[1]) {
-		return otherPython, m[0], true
-	}
-	for _, rt := range rts {
-		if rt.Searched(name) {
-			return 0, "", false
+	if len(c.versions(lambda.Python)) > 0 {
+		pyVersions := c.versions(lambda.Python)
+		if m := libPythonRe.FindStringSubmatch(name); m != nil {
+			return libPython, "lib/python" + m[1] + "/", true
+		}
+		if m := sitePackageRe.FindStringSubmatch(name); m != nil && !contains(pyVersions, m[1]) {
+			return otherPython, m[0], true
+		}
+		if strings.HasPrefix(name, "site-packages/") {
+			return rootSitePackages, "site-packages/", true
+		}
+		if m := distInfoRe.FindString(name); m != "" {
+			return rootPyPackage, m, true
+		}
+		if i := strings.Index(name, "/"); i >= 0 && pyTop[name[:i+1]] {
+			return rootPyPackage, name[:i+1], true
 		}
 	}
-	key := ""
-	if i := strings.Index(name, "/"); i >= 0 {
-		key = name[:i+1]
+	if len(c.versions(lambda.Node)) > 0 {
+		if strings.HasPrefix(name, "lib/node_modules/") {
+			return libNode, "lib/node_modules/", true
+		}
+		if strings.HasPrefix(name, "node_modules/") {
+			return rootNodeModules, "node_modules/", true
+		}
 	}
-	return notSearched, key, true
+	if rv := c.versions(lambda.Ruby); len(rv) > 0 {
+		if bundleRubyRe.MatchString(name) {
+			return rootBundle, "vendor/bundle/", true
+		}
+		if m := gemPathRe.FindStringSubmatch(name); m != nil && !contains(rv, m[1]) {
+			return otherRuby, m[0], true
+		}
+	}
+	return 0, "", false
 }
 
 func (c *checker) layoutMessage(g *layoutGroup, name string) string {
@@ -129,19 +212,27 @@ func (c *checker) layoutMessage(g *layoutGroup, name string) string {
 	case otherPython:
 		v := sitePackageRe.FindStringSubmatch(name)[1]
 		return q + " is in the site-packages folder of Python " + v + ", which " + c.pythonSearch() + "; install the packages for " + c.pythonNames() + " instead"
+	case rootSitePackages:
+		return q + " is in a site-packages/ folder at the top of the layer, which " + c.pythonSearch() + "; move it to " + quote("python/"+strings.TrimPrefix(name, "site-packages/"))
+	case rootPyPackage:
+		return q + " is part of a Python package at the top of the layer, which " + c.pythonSearch() + "; move it to " + quote("python/"+name)
+	case rootNodeModules:
+		return q + " is in a node_modules/ folder at the top of the layer; " + c.nodeRequires() + "; move it to " + quote("nodejs/"+name)
+	case otherRuby:
+		v := gemPathRe.FindStringSubmatch(name)[1]
+		return q + " is in the gem folder of Ruby " + v + ", which is not on the GEM_PATH of " + c.rubyIDs() + " (" + c.gemDirs() + "); install the gems for Ruby " + joinAnd(c.versions(lambda.Ruby)) + " instead"
+	case rootBundle:
+		msg = q + " is in a Bundler folder at the top of the layer, which is not on GEM_PATH; the gems belong in " + c.gemDirs()
+		if s := c.suggest(name); s != "" {
+			msg += "; move it to " + quote(s)
+		}
+		return msg
 	}
-	msg = q + " is not where " + c.whereRuntimesLook()
-	if s := c.suggest(name); s != "" && s != name {
-		msg += "; move it to " + quote(s)
-	}
-	return msg
+	return q + " looks misplaced"
 }
 
 func (c *checker) layoutSummary(g *layoutGroup, n int) string {
 	under := fmt.Sprintf("%d files under %s", n, quote(g.key))
-	if g.key == "" {
-		under = fmt.Sprintf("%d files at the top of the layer", n)
-	}
 	switch g.kind {
 	case rubyVendor:
 		return under + " are not on GEM_PATH, so Ruby does not find these gems; they belong in " + c.gemDirs()
@@ -151,42 +242,18 @@ func (c *checker) layoutSummary(g *layoutGroup, n int) string {
 		return under + " are where only the dynamic loader looks; " + c.nodeRequires() + "; move them to " + quote("nodejs/node_modules/")
 	case otherPython:
 		return under + " are for another Python, which " + c.pythonSearch() + "; install the packages for " + c.pythonNames() + " instead"
+	case rootSitePackages:
+		return under + " are at the top of the layer, which " + c.pythonSearch() + "; move them to \"python/\""
+	case rootPyPackage:
+		return under + " are a Python package at the top of the layer, which " + c.pythonSearch() + "; move them to " + quote("python/"+g.key)
+	case rootNodeModules:
+		return under + " are at the top of the layer; " + c.nodeRequires() + "; move them to \"nodejs/node_modules/\""
+	case rootBundle:
+		return under + " are not on GEM_PATH; the gems belong in " + c.gemDirs()
+	case otherRuby:
+		return under + " are for another Ruby, not on the GEM_PATH of " + c.rubyIDs() + " (" + c.gemDirs() + ")"
 	}
-	return under + " are not where " + c.whereRuntimesLook()
-}
-
-// whereRuntimesLook is "python3.12 looks (python/ or python/lib/python3.12/site-packages/)".
-func (c *checker) whereRuntimesLook() string {
-	var ids []string
-	var folders []string
-	seen := make(map[string]bool)
-	addFolder := func(f string) {
-		if !seen[f] {
-			seen[f] = true
-			folders = append(folders, f)
-		}
-	}
-	for _, rt := range c.opt.Runtimes {
-		ids = append(ids, rt.ID)
-		if rt.Language == lambda.Python {
-			addFolder("python/")
-			addFolder(lambda.SitePackages(rt.Version) + "/")
-			continue
-		}
-		for _, p := range rt.SearchedPrefixes() {
-			addFolder(p)
-		}
-	}
-	if len(folders) == 0 {
-		for _, p := range lambda.CommonPrefixes {
-			addFolder(p)
-		}
-	}
-	verb := "looks"
-	if len(ids) > 1 {
-		verb = "look"
-	}
-	return joinOr(ids) + " " + verb + " (" + joinOr(folders) + ")"
+	return under + " look misplaced"
 }
 
 // pythonImports is "python3.12 imports Python code from python/ or python/lib/python3.12/site-packages/".
@@ -259,6 +326,17 @@ func (c *checker) gemDirs() string {
 		return "ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y)"
 	}
 	return joinOr(dirs) + " (GEM_PATH)"
+}
+
+// rubyIDs is "ruby3.3" or "ruby3.3 and ruby3.4".
+func (c *checker) rubyIDs() string {
+	var ids []string
+	for _, rt := range c.opt.Runtimes {
+		if rt.Language == lambda.Ruby {
+			ids = append(ids, rt.ID)
+		}
+	}
+	return joinAnd(ids)
 }
 
 // suggest proposes where a misplaced file belongs, when all compatible runtimes

@@ -1,7 +1,11 @@
 // Package verify checks a Lambda layer zip for the mistakes that make a layer fail at
-// run time or at upload: files where no runtime looks, native code for the wrong CPU
-// or a newer glibc, missing shared libraries, unreadable modes, unsafe names and
-// sizes over Lambda's limits.
+// run time or at upload: native code for the wrong CPU or a newer glibc, missing
+// shared libraries, unreadable modes, unsafe names, symlinks that leave /opt, sizes
+// over Lambda's limits, and files that look like credentials. Files that look
+// misplaced for a compatible runtime are warnings: Lambda accepts any path.
+//
+// The zip is hostile input: nothing is inflated past the declared sizes, nor at
+// all when they add up past Lambda's limit or entries overlap.
 //
 // Zip and Reader check a whole layer; CheckELF lets builders check single files
 // before anything is zipped.
@@ -9,6 +13,7 @@ package verify
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/secrets"
 )
 
 // Severity says whether a finding makes the layer unusable (Error) or is worth a
@@ -61,7 +67,7 @@ func (s *Severity) UnmarshalText(b []byte) error {
 
 // Check identifiers. They are stable: scripts may match on them.
 const (
-	CheckLayout     = "layout"      // a file is not where the runtimes look
+	CheckLayout     = "layout"      // a file looks misplaced for a compatible runtime
 	CheckSize       = "size"        // unzipped size over Lambda's limit
 	CheckZipSize    = "zip-size"    // zipped size over the direct-upload limit
 	CheckMode       = "mode"        // not readable by everyone
@@ -75,6 +81,11 @@ const (
 	CheckNeeded     = "needed"      // a DT_NEEDED library nobody provides
 	CheckShadowed   = "shadowed"    // a bundled library the system copy hides
 	CheckJar        = "jar"         // a .jar that cannot be opened
+	CheckSymlink    = "symlink"     // a link that leaves /opt, or an entry below a link
+	CheckOverlap    = "overlap"     // entries sharing compressed bytes (a zip bomb)
+	CheckSecret     = "secret"      // a file that looks like credentials
+	CheckVCS        = "vcs"         // version-control data (.git/, .hg/, .svn/)
+	CheckCase       = "case"        // names that differ only in case
 )
 
 // Finding is one problem in a layer.
@@ -104,6 +115,20 @@ type Options struct {
 	// ZipSize is the size of the zip file in bytes for the direct-upload check;
 	// 0 skips it. Zip fills it in from the file when it is 0.
 	ZipSize int64
+	// AllowSecrets are doublestar patterns of entries that look like
+	// credentials but belong in the layer (allow_secrets in the config); "dir/"
+	// allows everything below dir.
+	AllowSecrets []string
+
+	zipSize int64       // the file's real size, when known, to refuse data past its end
+	zipFile io.ReaderAt // the file, when known, to look for hidden entries
+}
+
+func notReadReason(overlap bool, declared int64) string {
+	if overlap {
+		return "entries overlap or run past the end of the file"
+	}
+	return fmt.Sprintf("the entries declare %d bytes in all, more than the %d bytes Lambda allows", declared, lambda.MaxUnzippedSize)
 }
 
 func (o Options) validate() error {
@@ -116,6 +141,9 @@ func (o Options) validate() error {
 		if _, ok := lambda.LookupRuntime(rt.ID); !ok {
 			return fmt.Errorf("verify: unknown runtime %q", rt.ID)
 		}
+	}
+	if err := secrets.ValidatePatterns(o.AllowSecrets); err != nil {
+		return fmt.Errorf("verify: allow_secrets: %w", err)
 	}
 	if o.ZipSize < 0 {
 		return fmt.Errorf("verify: negative zip size %d", o.ZipSize)
@@ -207,6 +235,11 @@ func plural64(n int64, one, many string) string {
 
 // Zip opens the zip file at path and checks it.
 func Zip(path string, opt Options) (Report, error) {
+	return ZipContext(context.Background(), path, opt)
+}
+
+// ZipContext is Zip that stops with ctx's error once ctx is done.
+func ZipContext(ctx context.Context, path string, opt Options) (Report, error) {
 	if err := opt.validate(); err != nil {
 		return Report{}, err
 	}
@@ -226,24 +259,46 @@ func Zip(path string, opt Options) (Report, error) {
 	if opt.ZipSize == 0 {
 		opt.ZipSize = st.Size()
 	}
-	return Reader(zr, opt)
+	opt.zipSize, opt.zipFile = st.Size(), f
+	return ReaderContext(ctx, zr, opt)
 }
 
 // Reader checks the layer zr. Problems in the layer are findings; the error is for
 // bad options and for failures of the machine itself (temporary files).
 func Reader(zr *zip.Reader, opt Options) (Report, error) {
+	return ReaderContext(context.Background(), zr, opt)
+}
+
+// ReaderContext is Reader that stops with ctx's error once ctx is done.
+//
+// Every size in the zip is taken as hostile: nothing is inflated when the declared
+// sizes add up to more than Lambda's limit or when entries share compressed
+// bytes (a zip bomb), and no entry is read past its declared size.
+func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, error) {
 	if err := opt.validate(); err != nil {
 		return Report{}, err
 	}
-	c := &checker{opt: opt}
-	rep := Report{Entries: len(zr.File)}
-	for _, f := range zr.File {
-		rep.UnzippedSize += int64(f.UncompressedSize64)
-	}
+	c := &checker{opt: opt, budget: innerBudget}
+	rep := Report{Entries: len(zr.File), UnzippedSize: declaredSize(zr.File)}
 	c.checkEntries(zr.File)
+	c.checkVCS(zr.File)
 	c.checkSizes(rep.UnzippedSize)
-	if err := c.readContents(zr.File); err != nil {
-		return Report{}, err
+	overlap, err := c.checkOverlaps(ctx, zr.File, opt.zipSize)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	if opt.zipFile != nil && !overlap {
+		c.checkHidden(opt.zipFile, opt.zipSize, zr.File)
+	}
+	if !overlap {
+		c.checkLinks(zr.File) // bounded: a link's text is at most 4095 bytes
+	}
+	if !overlap && rep.UnzippedSize <= lambda.MaxUnzippedSize {
+		if err := c.readContents(ctx, zr.File); err != nil {
+			return Report{}, err
+		}
+	} else {
+		c.add(Warning, "", CheckZip, "the contents were not read (ELF, jars, secrets, checksums): %s", notReadReason(overlap, rep.UnzippedSize))
 	}
 	c.checkELFs(zr.File)
 	c.checkLayout(zr.File)
@@ -256,7 +311,10 @@ func Reader(zr *zip.Reader, opt Options) (Report, error) {
 type checker struct {
 	opt      Options
 	findings []Finding
-	elfs     []elfFile // every ELF file found, in the layer and inside jars
+	budget   int64           // bytes left to inflate from entries inside jars
+	head     []byte          // the buffer for the first bytes of each entry
+	packaged map[string]bool // files a Python distribution's RECORD lists
+	elfs     []elfFile       // every ELF file found, in the layer and inside jars
 }
 
 func (c *checker) add(sev Severity, entry, check, format string, args ...any) {

@@ -35,7 +35,7 @@ func TestLayout(t *testing.T) {
 			name:     "python module at the top",
 			runtimes: []string{"python3.12"},
 			files:    []file{{name: "requests/__init__.py"}},
-			want: `error layout [requests/__init__.py] "requests/__init__.py" is not where python3.12 looks (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/__init__.py"
+			want: `warning layout [requests/__init__.py] "requests/__init__.py" is part of a Python package at the top of the layer, which python3.12 does not search (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/__init__.py"
 `,
 		},
 		{
@@ -53,55 +53,50 @@ func TestLayout(t *testing.T) {
 			name:     "site-packages zipped as is",
 			runtimes: []string{"python3.11"},
 			files:    []file{{name: "site-packages/six.py"}},
-			want: `error layout [site-packages/six.py] "site-packages/six.py" is not where python3.11 looks (python/ or python/lib/python3.11/site-packages/); move it to "python/six.py"
+			want: `warning layout [site-packages/six.py] "site-packages/six.py" is in a site-packages/ folder at the top of the layer, which python3.11 does not search (python/ or python/lib/python3.11/site-packages/); move it to "python/six.py"
 `,
 		},
 		{
-			name:     "readme at the top",
+			name:     "readme at the top: no runtime has an opinion",
 			runtimes: []string{"python3.12"},
 			files:    []file{{name: "README.md"}},
-			want: `error layout [README.md] "README.md" is not where python3.12 looks (python/ or python/lib/python3.12/site-packages/)
-`,
+			want:     "",
 		},
 		{
 			name:     "many files are summarised",
 			runtimes: []string{"python3.12"},
-			files:    many("requests/", 10000),
-			want: `error layout [requests/] 10000 files under "requests/" are not where python3.12 looks (python/ or python/lib/python3.12/site-packages/); the first 3 are listed
-error layout [requests/f00000.py] "requests/f00000.py" is not where python3.12 looks (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/f00000.py"
-error layout [requests/f00001.py] "requests/f00001.py" is not where python3.12 looks (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/f00001.py"
-error layout [requests/f00002.py] "requests/f00002.py" is not where python3.12 looks (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/f00002.py"
+			files:    append(many("requests/", 10000), file{name: "requests/__init__.py"}),
+			want: `warning layout [requests/] 10001 files under "requests/" are a Python package at the top of the layer, which python3.12 does not search (python/ or python/lib/python3.12/site-packages/); move them to "python/requests/"; the first 3 are listed
+warning layout [requests/__init__.py] "requests/__init__.py" is part of a Python package at the top of the layer, which python3.12 does not search (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/__init__.py"
+warning layout [requests/f00000.py] "requests/f00000.py" is part of a Python package at the top of the layer, which python3.12 does not search (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/f00000.py"
+warning layout [requests/f00001.py] "requests/f00001.py" is part of a Python package at the top of the layer, which python3.12 does not search (python/ or python/lib/python3.12/site-packages/); move it to "python/requests/f00001.py"
 `,
 		},
 		{
-			name:     "many top-level files",
+			name:     "many top-level files: wrapper scripts and data are fine",
 			runtimes: []string{"provided.al2023"},
 			files:    many("", 5),
-			want: `error layout [] 5 files at the top of the layer are not where provided.al2023 looks (bin/, lib/ or extensions/); the first 3 are listed
-error layout [f00000.py] "f00000.py" is not where provided.al2023 looks (bin/, lib/ or extensions/)
-error layout [f00001.py] "f00001.py" is not where provided.al2023 looks (bin/, lib/ or extensions/)
-error layout [f00002.py] "f00002.py" is not where provided.al2023 looks (bin/, lib/ or extensions/)
-`,
+			want:     "",
 		},
 		{
 			name:     "site-packages of another Python",
 			runtimes: []string{"python3.12", "python3.13"},
 			files:    []file{{name: "python/lib/python3.11/site-packages/six.py"}},
-			want: `error layout [python/lib/python3.11/site-packages/six.py] "python/lib/python3.11/site-packages/six.py" is in the site-packages folder of Python 3.11, which python3.12 or python3.13 do not search (python/, python/lib/python3.12/site-packages/ or python/lib/python3.13/site-packages/); install the packages for Python 3.12 and 3.13 instead
+			want: `warning layout [python/lib/python3.11/site-packages/six.py] "python/lib/python3.11/site-packages/six.py" is in the site-packages folder of Python 3.11, which python3.12 or python3.13 do not search (python/, python/lib/python3.12/site-packages/ or python/lib/python3.13/site-packages/); install the packages for Python 3.12 and 3.13 instead
 `,
 		},
 		{
 			name:     "pip --prefix layout under lib/",
 			runtimes: []string{"python3.12"},
 			files:    []file{{name: "lib/python3.12/site-packages/six.py"}},
-			want: `error layout [lib/python3.12/site-packages/six.py] "lib/python3.12/site-packages/six.py" is under lib/, where only the dynamic loader looks; python3.12 imports Python code from python/ or python/lib/python3.12/site-packages/; move it to "python/lib/python3.12/site-packages/six.py"
+			want: `warning layout [lib/python3.12/site-packages/six.py] "lib/python3.12/site-packages/six.py" is under lib/, where only the dynamic loader looks; python3.12 imports Python code from python/ or python/lib/python3.12/site-packages/; move it to "python/lib/python3.12/site-packages/six.py"
 `,
 		},
 		{
 			name:     "node_modules at the top",
 			runtimes: []string{"nodejs20.x"},
 			files:    []file{{name: "node_modules/left-pad/index.js"}},
-			want: `error layout [node_modules/left-pad/index.js] "node_modules/left-pad/index.js" is not where nodejs20.x looks (nodejs/node_modules/ or nodejs/node20/node_modules/); move it to "nodejs/node_modules/left-pad/index.js"
+			want: `warning layout [node_modules/left-pad/index.js] "node_modules/left-pad/index.js" is in a node_modules/ folder at the top of the layer; nodejs20.x loads modules from nodejs/node_modules/ or nodejs/node20/node_modules/; move it to "nodejs/node_modules/left-pad/index.js"
 `,
 		},
 		{
@@ -114,52 +109,50 @@ error layout [f00002.py] "f00002.py" is not where provided.al2023 looks (bin/, l
 			name:     "npm -g --prefix layout under lib/",
 			runtimes: []string{"nodejs22.x"},
 			files:    []file{{name: "lib/node_modules/a/index.js"}},
-			want: `error layout [lib/node_modules/a/index.js] "lib/node_modules/a/index.js" is under lib/, where only the dynamic loader looks; nodejs22.x loads modules from nodejs/node_modules/ or nodejs/node22/node_modules/; move it to "nodejs/node_modules/a/index.js"
+			want: `warning layout [lib/node_modules/a/index.js] "lib/node_modules/a/index.js" is under lib/, where only the dynamic loader looks; nodejs22.x loads modules from nodejs/node_modules/ or nodejs/node22/node_modules/; move it to "nodejs/node_modules/a/index.js"
 `,
 		},
 		{
-			name:     "two languages",
+			name:     "two languages, data folder",
 			runtimes: []string{"python3.12", "nodejs20.x"},
 			files:    []file{{name: "stuff/a.txt"}},
-			want: `error layout [stuff/a.txt] "stuff/a.txt" is not where python3.12 or nodejs20.x look (python/, python/lib/python3.12/site-packages/, nodejs/node_modules/ or nodejs/node20/node_modules/)
-`,
+			want:     "",
 		},
 		{
 			name:     "ruby gems of another version",
 			runtimes: []string{"ruby3.3"},
 			files:    []file{{name: "ruby/gems/3.2.0/gems/a/lib/a.rb"}, {name: "ruby/gems/3.3.0/gems/b/lib/b.rb"}, {name: "ruby/lib/c.rb"}},
-			want: `error layout [ruby/gems/3.2.0/gems/a/lib/a.rb] "ruby/gems/3.2.0/gems/a/lib/a.rb" is not where ruby3.3 looks (ruby/gems/3.3.0/ or ruby/lib/)
+			want: `warning layout [ruby/gems/3.2.0/gems/a/lib/a.rb] "ruby/gems/3.2.0/gems/a/lib/a.rb" is in the gem folder of Ruby 3.2, which is not on the GEM_PATH of ruby3.3 (ruby/gems/3.3.0/ (GEM_PATH)); install the gems for Ruby 3.3 instead
 `,
 		},
 		{
 			name:     "bundler vendor folder at the top",
 			runtimes: []string{"ruby3.3"},
 			files:    []file{{name: "vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb"}},
-			want: `error layout [vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb] "vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb" is not where ruby3.3 looks (ruby/gems/3.3.0/ or ruby/lib/); move it to "ruby/gems/3.3.0/gems/a/lib/a.rb"
+			want: `warning layout [vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb] "vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb" is in a Bundler folder at the top of the layer, which is not on GEM_PATH; the gems belong in ruby/gems/3.3.0/ (GEM_PATH); move it to "ruby/gems/3.3.0/gems/a/lib/a.rb"
 `,
 		},
 		{
 			name:     "ruby vendor/bundle trap",
 			runtimes: []string{"ruby3.3"},
 			files:    []file{{name: "ruby/lib/vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb"}},
-			want: `error layout [ruby/lib/vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb] "ruby/lib/vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/3.3.0/ (GEM_PATH); move it to "ruby/gems/3.3.0/gems/a/lib/a.rb"
+			want: `warning layout [ruby/lib/vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb] "ruby/lib/vendor/bundle/ruby/3.3.0/gems/a/lib/a.rb" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/3.3.0/ (GEM_PATH); move it to "ruby/gems/3.3.0/gems/a/lib/a.rb"
 `,
 		},
 		{
 			name:  "ruby vendor/bundle trap without runtimes",
 			files: append(many("ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/", 4), file{name: "anything/at/all"}),
-			want: `error layout [ruby/lib/vendor/bundle/] 4 files under "ruby/lib/vendor/bundle/" are not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); the first 3 are listed
-error layout [ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00000.py] "ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00000.py" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); move it to "ruby/gems/3.2.0/gems/a/f00000.py"
-error layout [ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00001.py] "ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00001.py" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); move it to "ruby/gems/3.2.0/gems/a/f00001.py"
-error layout [ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00002.py] "ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00002.py" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); move it to "ruby/gems/3.2.0/gems/a/f00002.py"
+			want: `warning layout [ruby/lib/vendor/bundle/] 4 files under "ruby/lib/vendor/bundle/" are not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); the first 3 are listed
+warning layout [ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00000.py] "ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00000.py" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); move it to "ruby/gems/3.2.0/gems/a/f00000.py"
+warning layout [ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00001.py] "ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00001.py" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); move it to "ruby/gems/3.2.0/gems/a/f00001.py"
+warning layout [ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00002.py] "ruby/lib/vendor/bundle/ruby/3.2.0/gems/a/f00002.py" is under ruby/lib/vendor/bundle/, which is not on GEM_PATH, so Ruby does not find these gems; they belong in ruby/gems/X.Y.0/ (GEM_PATH, for Ruby X.Y); move it to "ruby/gems/3.2.0/gems/a/f00002.py"
 `,
 		},
 		{
-			name:     "jar at the top",
+			name:     "jar at the top: an agent read by path",
 			runtimes: []string{"java21"},
-			files:    []file{{name: "libs/gson.jar", data: "not really a jar"}},
-			want: `error layout [libs/gson.jar] "libs/gson.jar" is not where java21 looks (java/lib/); move it to "java/lib/gson.jar"
-`,
+			files:    []file{{name: "aws-opentelemetry-agent.jar", data: "not really a jar"}, {name: "libs/gson.jar", data: "not really a jar"}},
+			want:     "",
 		},
 		{
 			name:     "too many extensions",

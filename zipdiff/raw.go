@@ -156,7 +156,13 @@ func (a *archive) readEnd() error {
 			return err
 		}
 		if le.Uint32(loc) == sigZip64Locate {
-			off := int64(le.Uint64(loc[8:]))
+			// Every offset and size below comes from the file: compare them
+			// without arithmetic that can wrap.
+			off64 := le.Uint64(loc[8:])
+			if off64 > uint64(a.eocdOffset-zip64LocLen) || uint64(a.eocdOffset-zip64LocLen)-off64 < zip64EOCDLen {
+				return fmt.Errorf("zip64 locator points to offset %d, where no zip64 end record fits before the locator at %d", off64, a.eocdOffset-zip64LocLen)
+			}
+			off := int64(off64)
 			rec, err := readAt(a.r, off, zip64EOCDLen)
 			if err != nil {
 				return fmt.Errorf("zip64 end record: %w", err)
@@ -167,12 +173,15 @@ func (a *archive) readEnd() error {
 			a.zip64 = true
 			a.zip64Len = a.eocdOffset - off
 			a.cdCount = le.Uint64(rec[32:])
-			a.cdSize = int64(le.Uint64(rec[40:]))
-			a.cdOffset = int64(le.Uint64(rec[48:]))
+			size, offset := le.Uint64(rec[40:]), le.Uint64(rec[48:])
+			if offset > uint64(a.size) || size > uint64(a.size)-offset {
+				return fmt.Errorf("central directory of %d bytes at offset %d lies outside the %d-byte file", size, offset, a.size)
+			}
+			a.cdSize, a.cdOffset = int64(size), int64(offset)
 		}
 	}
-	if a.cdOffset < 0 || a.cdSize < 0 || a.cdOffset+a.cdSize > a.size {
-		return errors.New("central directory lies outside the file")
+	if a.cdOffset > a.size || a.cdSize > a.size-a.cdOffset {
+		return fmt.Errorf("central directory of %d bytes at offset %d lies outside the %d-byte file", a.cdSize, a.cdOffset, a.size)
 	}
 	return nil
 }
@@ -250,6 +259,9 @@ func (e *entry) applyZip64() {
 }
 
 func (a *archive) readLocal(e *entry) error {
+	if e.offset < 0 || e.offset > a.size-localLen {
+		return fmt.Errorf("local header offset %d lies outside the %d-byte file", uint64(e.offset), a.size)
+	}
 	h, err := readAt(a.r, e.offset, localLen)
 	if err != nil {
 		return fmt.Errorf("local header: %w", err)
@@ -269,8 +281,8 @@ func (a *archive) readLocal(e *entry) error {
 		name: string(rest[:nameLen]), extra: rest[nameLen:],
 	}
 	e.dataOffset = e.offset + localLen + int64(nameLen+extraLen)
-	if e.dataOffset+int64(e.csize) > a.size {
-		return errors.New("data runs past the end of the file")
+	if e.csize > uint64(a.size-e.dataOffset) {
+		return fmt.Errorf("%d bytes of data at offset %d run past the end of the %d-byte file", e.csize, e.dataOffset, a.size)
 	}
 	if e.flags&0x8 != 0 {
 		e.descLen = a.descriptorLen(e)
@@ -290,10 +302,12 @@ func (a *archive) descriptorLen(e *entry) int64 {
 	if err != nil {
 		return 0
 	}
+	n := 4 + sizes
 	if le.Uint32(b) == sigDescriptor {
-		return 4 + 4 + sizes
+		n += 4
 	}
-	return 4 + sizes
+	// A descriptor cut off by the end of the file counts as far as it goes.
+	return min(n, a.size-off)
 }
 
 // extraField is one field of an extra block.

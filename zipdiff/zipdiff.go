@@ -7,6 +7,7 @@ package zipdiff
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -39,8 +40,9 @@ func (d Difference) String() string {
 }
 
 // Diff compares the zip files at paths a and b. Identical files have no
-// differences; files that differ have at least one.
-func Diff(a, b string) ([]Difference, error) {
+// differences; files that differ have at least one. Every size and offset in the
+// files is taken as hostile; it stops with ctx's error once ctx is done.
+func Diff(ctx context.Context, a, b string) ([]Difference, error) {
 	fa, err := os.Open(a)
 	if err != nil {
 		return nil, fmt.Errorf("zipdiff: %w", err)
@@ -59,7 +61,7 @@ func Diff(a, b string) ([]Difference, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zipdiff: %w", err)
 	}
-	diffs, err := DiffReaders(fa, sa.Size(), fb, sb.Size())
+	diffs, err := DiffReaders(ctx, fa, sa.Size(), fb, sb.Size())
 	if err != nil {
 		return nil, fmt.Errorf("zipdiff: %s vs %s: %w", a, b, err)
 	}
@@ -67,8 +69,8 @@ func Diff(a, b string) ([]Difference, error) {
 }
 
 // DiffReaders compares two zips held in readers of the given sizes.
-func DiffReaders(a io.ReaderAt, aSize int64, b io.ReaderAt, bSize int64) ([]Difference, error) {
-	at, err := firstDifference(a, aSize, b, bSize)
+func DiffReaders(ctx context.Context, a io.ReaderAt, aSize int64, b io.ReaderAt, bSize int64) ([]Difference, error) {
+	at, err := firstDifference(ctx, a, aSize, b, bSize)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +85,7 @@ func DiffReaders(a io.ReaderAt, aSize int64, b io.ReaderAt, bSize int64) ([]Diff
 	if err != nil {
 		return nil, fmt.Errorf("b: %w", err)
 	}
-	d := &differ{a: za, b: zb}
+	d := &differ{ctx: ctx, a: za, b: zb}
 	if err := d.entries(); err != nil {
 		return nil, err
 	}
@@ -93,11 +95,14 @@ func DiffReaders(a io.ReaderAt, aSize int64, b io.ReaderAt, bSize int64) ([]Diff
 
 // firstDifference returns the offset of the first byte where a and b differ, or -1
 // when they are identical.
-func firstDifference(a io.ReaderAt, aSize int64, b io.ReaderAt, bSize int64) (int64, error) {
+func firstDifference(ctx context.Context, a io.ReaderAt, aSize int64, b io.ReaderAt, bSize int64) (int64, error) {
 	const chunk = 1 << 16
 	ba, bb := make([]byte, chunk), make([]byte, chunk)
 	n := min(aSize, bSize)
 	for off := int64(0); off < n; off += chunk {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		m := int(min(chunk, n-off))
 		if _, err := a.ReadAt(ba[:m], off); err != nil && err != io.EOF {
 			return 0, fmt.Errorf("a: %w", err)
@@ -137,6 +142,7 @@ func Write(w io.Writer, diffs []Difference) error {
 }
 
 type differ struct {
+	ctx   context.Context
 	a, b  *archive
 	diffs []Difference
 }
@@ -170,6 +176,9 @@ func (d *differ) entries() error {
 	kb, mb := keys(d.b)
 	moved := d.moved(ka, kb, mb)
 	for _, k := range ka {
+		if err := d.ctx.Err(); err != nil {
+			return err
+		}
 		ea := ma[k]
 		eb, ok := mb[k]
 		if !ok {
@@ -310,25 +319,38 @@ func (d *differ) entry(name string, a, b *entry) error {
 
 // sameData compares the compressed bytes of two entries of equal size.
 func (d *differ) sameData(a, b *entry) (bool, error) {
-	ha, err := hashRange(d.a.r, a.dataOffset, int64(a.csize))
+	ha, err := hashRange(d.ctx, d.a.r, a.dataOffset, int64(a.csize))
 	if err != nil {
 		return false, fmt.Errorf("a: %q: %w", a.name, err)
 	}
-	hb, err := hashRange(d.b.r, b.dataOffset, int64(b.csize))
+	hb, err := hashRange(d.ctx, d.b.r, b.dataOffset, int64(b.csize))
 	if err != nil {
 		return false, fmt.Errorf("b: %q: %w", b.name, err)
 	}
 	return ha == hb, nil
 }
 
-func hashRange(r io.ReaderAt, off, n int64) ([sha256.Size]byte, error) {
+func hashRange(ctx context.Context, r io.ReaderAt, off, n int64) ([sha256.Size]byte, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r, off, n)); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(r, off, n)}); err != nil {
 		return [sha256.Size]byte{}, err
 	}
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
 	return sum, nil
+}
+
+// ctxReader fails reads once ctx is done, so hashing a large entry stops on Ctrl-C.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // archive compares what lies around the entries. at is the first byte where the

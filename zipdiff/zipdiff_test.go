@@ -91,7 +91,7 @@ func build(t *testing.T, ents []ent, opts ...zipOpt) []byte {
 
 func diff(t *testing.T, a, b []byte) []Difference {
 	t.Helper()
-	ds, err := DiffReaders(bytes.NewReader(a), int64(len(a)), bytes.NewReader(b), int64(len(b)))
+	ds, err := DiffReaders(t.Context(), bytes.NewReader(a), int64(len(a)), bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatalf("DiffReaders: %v", err)
 	}
@@ -378,7 +378,7 @@ func TestDiffFilesAndWrite(t *testing.T) {
 	if err := os.WriteFile(pb, build(t, change("python/a.py", func(e *ent) { e.mode = 0o755 })), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := Diff(pa, pb)
+	ds, err := Diff(t.Context(), pa, pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestDiffFilesAndWrite(t *testing.T) {
 		t.Errorf("Write:\n%s\nwant:\n%s", out.String(), want)
 	}
 
-	ds, err = Diff(pa, pa)
+	ds, err = Diff(t.Context(), pa, pa)
 	if err != nil || ds != nil {
 		t.Errorf("Diff(a, a) = %v, %v", ds, err)
 	}
@@ -405,10 +405,10 @@ func TestDiffFilesAndWrite(t *testing.T) {
 
 	notZip := filepath.Join(dir, "not.zip")
 	os.WriteFile(notZip, []byte("this is not a zip file at all"), 0o644)
-	if _, err := Diff(pa, notZip); err == nil || !strings.Contains(err.Error(), "no end of central directory record") {
+	if _, err := Diff(t.Context(), pa, notZip); err == nil || !strings.Contains(err.Error(), "no end of central directory record") {
 		t.Errorf("Diff with a non-zip: %v", err)
 	}
-	if _, err := Diff(pa, filepath.Join(dir, "missing.zip")); err == nil {
+	if _, err := Diff(t.Context(), pa, filepath.Join(dir, "missing.zip")); err == nil {
 		t.Error("Diff with a missing file: no error")
 	}
 }

@@ -16,8 +16,10 @@
 //     of an entry that needs it.
 //   - Modes are normalised: regular files 0644, or 0755 if any execute bit
 //     is set; folders 0755; symlinks 0777, kept as symlinks whose content is
-//     the target, and only when the target is relative and stays inside the
-//     archive. Other file types are errors. The mode is the Unix one, in the
+//     the target, and only when the target is relative and, resolved as the
+//     kernel will after extraction (through the archive's other links, at most
+//     40 of them: package symlinks), stays inside the archive. An entry below a
+//     link is an error. Other file types are errors. The mode is the Unix one, in the
 //     external attributes of a "made by Unix" header.
 //   - Sizes and CRC are in the local header (no data descriptors). The UTF-8
 //     flag is set exactly for names that are not ASCII. An entry is stored

@@ -6,12 +6,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/layerpack/layerpack/symlinks"
 )
 
 // Entry is one thing to put in an archive.
@@ -171,7 +172,7 @@ func plan(entries []Entry, store func(string) bool) ([]item, error) {
 	for _, e := range entries {
 		it, err := newItem(e, store)
 		if err != nil {
-			return nil, fmt.Errorf("zipper: entry %q: %w", e.Name, err)
+			return nil, fmt.Errorf("zipper: entry %q: %w", shorten(e.Name), err)
 		}
 		items = append(items, it)
 	}
@@ -217,9 +218,15 @@ func plan(entries []Entry, store func(string) bool) ([]item, error) {
 		slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.name, b.name) })
 	}
 
+	// Links are resolved through each other, as the kernel will once the
+	// archive is extracted: a link whose text looks inside can still leave.
+	tree := symlinks.New()
+	for _, it := range items {
+		tree.Add(it.name, treeKinds[it.kind], it.link)
+	}
 	for i := range items {
 		if items[i].kind == kindLink {
-			if err := checkLink(items[i].name, items[i].link); err != nil {
+			if err := checkLink(tree, items[i].name, items[i].link); err != nil {
 				return nil, fmt.Errorf("zipper: entry %q: %w", items[i].name, err)
 			}
 		}
@@ -278,6 +285,14 @@ func newItem(e Entry, store func(string) bool) (item, error) {
 	return item{}, fmt.Errorf("unsupported file type %v", mode.Type())
 }
 
+// shorten keeps an error about a name of any length readable.
+func shorten(name string) string {
+	if len(name) <= 300 {
+		return name
+	}
+	return name[:200] + "..." + name[len(name)-50:]
+}
+
 // checkName accepts a clean relative slash path (without the trailing slash
 // of a folder) that every unzip reads the same way.
 func checkName(name string) error {
@@ -306,19 +321,16 @@ func checkName(name string) error {
 	return nil
 }
 
+var treeKinds = map[kind]symlinks.Kind{kindFile: symlinks.File, kindDir: symlinks.Dir, kindLink: symlinks.Link}
+
 // checkLink accepts a symlink whose target is relative and, resolved from the
-// link's folder, stays inside the archive.
-func checkLink(name, target string) error {
+// link's folder through the other links of the archive, stays inside it.
+func checkLink(tree *symlinks.Tree, name, target string) error {
 	switch {
 	case target == "":
 		return errors.New("symlink has an empty target")
 	case strings.ContainsRune(target, 0):
 		return errors.New("symlink target contains a NUL byte")
-	case path.IsAbs(target):
-		return fmt.Errorf("symlink target %q is absolute", target)
 	}
-	if p := path.Join(path.Dir(name), target); p == ".." || strings.HasPrefix(p, "../") {
-		return fmt.Errorf("symlink target %q leaves the tree", target)
-	}
-	return nil
+	return tree.Check(name)
 }

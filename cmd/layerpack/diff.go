@@ -9,11 +9,15 @@ type diffCmd struct {
 	B string `arg:"" help:"Second zip."`
 }
 
-// Run exits 1 when the zips differ, like diff(1).
+// Run exits like diff(1): 0 when the zips are identical, 1 when they differ, 2
+// when one cannot be read.
 func (c *diffCmd) Run(e *env) error {
-	ds, err := zipdiff.Diff(c.A, c.B)
+	ds, err := zipdiff.Diff(e.ctx, c.A, c.B)
 	if err != nil {
-		return err
+		if e.ctx.Err() != nil {
+			return err // interrupted: exit 1, like any other command
+		}
+		return usageError{err}
 	}
 	zipdiff.Write(e.stdout, ds)
 	if len(ds) > 0 {

@@ -12,7 +12,7 @@ type hashCmd struct {
 
 func (c *hashCmd) Run(e *env) error {
 	for _, z := range c.Zips {
-		sum, err := lambda.FileCodeSha256(z)
+		sum, err := lambda.FileCodeSha256Context(e.ctx, z)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/manifest"
+	"github.com/layerpack/layerpack/secrets"
 	"github.com/layerpack/layerpack/verify"
 )
 
@@ -16,6 +17,9 @@ type verifyCmd struct {
 	Runtime []string `help:"Compatible runtime to check against; repeatable (default: from the manifest beside the zip)." placeholder:"R"`
 	Arch    string   `help:"Architecture (default: from the manifest, or the -x86_64/-arm64 suffix of the name)." enum:",x86_64,arm64" default:"" placeholder:"A"`
 	JSON    bool     `help:"Print JSON."`
+	// AllowSecret is allow_secrets for zips made elsewhere: the build's own zips
+	// were checked with the config's list already.
+	AllowSecret []string `help:"Entries (doublestar patterns) that look like credentials but belong in the layer; repeatable." placeholder:"PATTERN"`
 }
 
 type verifyResult struct {
@@ -34,6 +38,9 @@ func (c *verifyCmd) Run(e *env) error {
 			return usageError{fmt.Errorf("--runtime: unknown runtime %q (known: %s)", id, strings.Join(lambda.RuntimeIDs(), ", "))}
 		}
 		runtimes = append(runtimes, r)
+	}
+	if err := secrets.ValidatePatterns(c.AllowSecret); err != nil {
+		return usageError{fmt.Errorf("--allow-secret: %w", err)}
 	}
 	var results []verifyResult
 	failed := false
@@ -59,7 +66,7 @@ func (c *verifyCmd) Run(e *env) error {
 				}
 			}
 		}
-		rep, err := verify.Zip(z, verify.Options{Arch: arch, Runtimes: rts})
+		rep, err := verify.ZipContext(e.ctx, z, verify.Options{Arch: arch, Runtimes: rts, AllowSecrets: c.AllowSecret})
 		if err != nil {
 			return fmt.Errorf("%s: %w", z, err)
 		}

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/plan"
 )
 

@@ -23,8 +23,8 @@ type Builder struct{}
 
 func New() Builder { return Builder{} }
 
-func (Builder) Name() string                                    { return "files" }
-func (Builder) Applies(l *config.Layer) bool                    { return len(l.Files) > 0 }
+func (Builder) Name() string                 { return "files" }
+func (Builder) Applies(l *config.Layer) bool { return len(l.Files) > 0 }
 func (Builder) Engine(*config.Layer, builders.Target) builders.EngineNeeds {
 	return builders.EngineNeeds{Use: builders.NoEngine}
 }

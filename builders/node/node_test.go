@@ -336,7 +336,7 @@ func TestInputsAndStepsHideCredentials(t *testing.T) {
 	if s := b.Steps(l, tg); len(s) != 1 || !strings.HasPrefix(s[0], "error: no lockfile in app: ") {
 		t.Errorf("Steps without lockfile: %q", s)
 	}
-	if (b.Engine(l, tg).Use == builders.UsesEngine) {
+	if b.Engine(l, tg).Use == builders.UsesEngine {
 		t.Error("NeedsEngine without lockfile")
 	}
 }

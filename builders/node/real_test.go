@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/pipeline"
 )
 

@@ -54,7 +54,6 @@ fi
 "$PY" -m pip install --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@" -r ` + ctrReq + `/requirements.txt
 `
 
-
 // ctrIndex is the index settings for a container step: plain options as arguments,
 // URLs with credentials as secret environment variables (never in the step's
 // definition, its cache key or a log), local find-links folders as mounts.

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/layerpack/layerpack/engine"
-	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/pipeline"
 )
 

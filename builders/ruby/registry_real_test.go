@@ -28,8 +28,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/lambdatest"
 )
 
 // gemServer is a static gem index (`gem generate_index`) over HTTPS with a

@@ -18,8 +18,8 @@ import (
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
-	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/pipeline"
 )
 

@@ -252,7 +252,7 @@ func TestHostileZipsRefused(t *testing.T) {
 		"absolute link":    {[]zent{{"x", "/etc/passwd", fs.ModeSymlink | 0o777}}, "points outside /opt"},
 		"opt-prefix trick": {[]zent{{"x", "/optx/y", fs.ModeSymlink | 0o777}}, "points outside /opt"},
 		// Each link stays inside by itself; together they leave /opt.
-		"link chain": {[]zent{{"s", ".", fs.ModeSymlink | 0o777}, {"l", "s/../etc/passwd", fs.ModeSymlink | 0o777}}, `"l": symlink to "s/../etc/passwd": points outside /opt`},
+		"link chain":     {[]zent{{"s", ".", fs.ModeSymlink | 0o777}, {"l", "s/../etc/passwd", fs.ModeSymlink | 0o777}}, `"l": symlink to "s/../etc/passwd": points outside /opt`},
 		"absolute chain": {[]zent{{"s", "/opt", fs.ModeSymlink | 0o777}, {"l", "/opt/s/../etc", fs.ModeSymlink | 0o777}}, "points outside /opt"},
 		"loop":           {[]zent{{"a", "b", fs.ModeSymlink | 0o777}, {"b", "a/x", fs.ModeSymlink | 0o777}}, "too many levels of symlinks"},
 		"below a link":   {[]zent{{"d", "lib", fs.ModeSymlink | 0o777}, {"d/x", "x", 0o644}}, `inside "d", which is a symlink`},

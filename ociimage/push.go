@@ -33,7 +33,7 @@ type PushResult struct {
 	Ref      string `json:"ref"`      // repository@<index digest>
 	Tag      string `json:"tag"`      // the reference as given
 	Uploaded int    `json:"uploaded"` // blobs sent
-	Present  int    `json:"present"`  // blobs the registry already had
+	Present  int    `json:"present"`  // blobs and manifests the registry already had (not sent)
 }
 
 // ParseRef parses a registry reference; insecure lets any host use plain HTTP.
@@ -133,7 +133,7 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	case req.Method == http.MethodPost && strings.Contains(p, "/blobs/uploads/") && resp.StatusCode == http.StatusCreated:
 		// A cross-repository mount: the registry had the blob.
 		t.present.Add(1)
-	case req.Method == http.MethodHead && strings.Contains(p, "/blobs/") && resp.StatusCode == http.StatusOK:
+	case req.Method == http.MethodHead && (strings.Contains(p, "/blobs/") || strings.Contains(p, "/manifests/")) && resp.StatusCode == http.StatusOK:
 		t.present.Add(1)
 	}
 	return resp, nil

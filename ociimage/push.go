@@ -2,6 +2,7 @@ package ociimage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	ggcr "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -59,6 +61,10 @@ func Push(ctx context.Context, layoutDir string, index digest.Digest, ref string
 	}
 	reg := r.Context().RegistryStr()
 	fail := func(err error) (*PushResult, error) {
+		var te *transport.Error
+		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+			return nil, fmt.Errorf("pushing %s to registry %s: credentials missing or refused (docker login %s, or a credential helper in the Docker config): %w", r.Name(), reg, reg, err)
+		}
 		return nil, fmt.Errorf("pushing %s to registry %s: %w", r.Name(), reg, err)
 	}
 	p, err := layout.FromPath(layoutDir)

@@ -3,10 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/layerpack/layerpack/build"
 	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/zipper"
 )
 
@@ -21,23 +24,38 @@ type buildCmd struct {
 }
 
 func (c *buildCmd) Run(e *env) error {
+	_, err := c.run(e, e.stdout)
+	return err
+}
+
+// built is what a build run leaves for the commands that go on from its zips.
+type built struct {
+	cfg     *config.File
+	results []*build.Result // in plan order, every one built
+	out     string          // the output folder
+	epoch   time.Time
+}
+
+// run is `layerpack build`, shared with `layerpack image`; result lines go to
+// stdout (image --json sends them to stderr instead).
+func (c *buildCmd) run(e *env, stdout io.Writer) (*built, error) {
 	cfg, items, err := c.load()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	epoch, err := zipper.Epoch(e.getenv)
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	dir := c.CacheDir
 	if dir == "" {
 		if dir, err = cache.DefaultDir(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	cch, err := cache.Open(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := cfg.OutDir()
 	if c.Out != "" {
@@ -47,7 +65,7 @@ func (c *buildCmd) Run(e *env) error {
 	events := newEvents(mode, e.stderr, len(items))
 	eng, err := c.openEngine(e, cfg, dir, mode, events.engineOut())
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	defer eng.Close()
 	results, err := build.Run(e.ctx, build.Options{
@@ -66,7 +84,7 @@ func (c *buildCmd) Run(e *env) error {
 		if r.Cached {
 			note = "  (cached)"
 		}
-		fmt.Fprintf(e.stdout, "%s  %s  %s unzipped  %d entries%s\n",
+		fmt.Fprintf(stdout, "%s  %s  %s unzipped  %d entries%s\n",
 			display(r.Path), r.CodeSha256, humanBytes(r.UnzippedSize), r.Entries, note)
 	}
 	if err != nil {
@@ -78,12 +96,12 @@ func (c *buildCmd) Run(e *env) error {
 		if errors.Is(err, e.ctx.Err()) && e.ctx.Err() != nil {
 			fmt.Fprintln(e.stderr, "layerpack: interrupted; no partial zip was left behind")
 		}
-		return errFailed
+		return nil, errFailed
 	}
 	if mode != "quiet" {
 		fmt.Fprintf(e.stderr, "manifest: %s\n", display(filepath.Join(out, "layerpack-manifest.json")))
 	}
-	return nil
+	return &built{cfg: cfg, results: results, out: out, epoch: epoch}, nil
 }
 
 func humanBytes(n int64) string {

@@ -26,6 +26,7 @@ const (
 
 type cli struct {
 	Build   buildCmd   `cmd:"" help:"Build layer zips."`
+	Image   imageCmd   `cmd:"" help:"Build layers, then make each an OCI image of /opt (for container-image functions); --push to a registry."`
 	Plan    planCmd    `cmd:"" help:"Show what would be built; nothing runs."`
 	Hash    hashCmd    `cmd:"" help:"Print the CodeSha256 of zips."`
 	Verify  verifyCmd  `cmd:"" help:"Check zips against Lambda's rules: layout, limits, modes, ELF."`

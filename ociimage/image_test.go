@@ -60,6 +60,8 @@ var sample = []zent{
 	{"lib/link", "data.txt", fs.ModeSymlink | 0o777},
 	{"bin/hello", "#!/bin/sh\necho hello\n", 0o755}, // bin/ has no folder entry: it is added
 	{"extensions/ext", "#!/bin/sh\n", 0o755},
+	// Past USTAR's 100-byte name field, and not ASCII: PAX records.
+	{"share/" + strings.Repeat("long-name-", 11) + "é.txt", "x", 0o644},
 }
 
 var sampleMeta = Meta{Name: "hello", Description: "says hello", License: "MIT", Runtimes: []string{"provided.al2023", "python3.12"}}
@@ -84,7 +86,7 @@ func writeSample(t *testing.T, root string) *Result {
 // goldenIndex is the index digest of the sample. It changes only when the image
 // bytes change: a new gzip encoder version or level, a tar or JSON change. Such a
 // change alters every user's image digests: say so in the release notes.
-const goldenIndex = "sha256:e92629560cf88a889b50c908dc79eb1f1113c9b49da0a8e90a73bcf964a26e4a"
+const goldenIndex = "sha256:92c91e8f34fcd85820e8540e77ddf947fbd6e19f480f7e86596f59ac54523e8c"
 
 func TestGoldenDigest(t *testing.T) {
 	r := writeSample(t, t.TempDir())
@@ -203,6 +205,14 @@ func TestImageContents(t *testing.T) {
 		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || !h.ModTime.Equal(epoch) {
 			t.Errorf("%s: uid %d gid %d uname %q gname %q mtime %v", h.Name, h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime)
 		}
+		for k := range h.PAXRecords {
+			if k != "path" && k != "linkpath" {
+				t.Errorf("%s: PAX record %s (only names may need PAX)", h.Name, k)
+			}
+		}
+		if strings.HasPrefix(h.Name, "opt/share/long") && h.PAXRecords["path"] == "" {
+			t.Errorf("%s: long name without a PAX path record: %v", h.Name, h.PAXRecords)
+		}
 		body := string(must(io.ReadAll(tr)))
 		got = append(got, strings.TrimSuffix(fmt.Sprintf("%c %o %s %s%s", h.Typeflag, h.Mode, h.Name, h.Linkname, body), " "))
 	}
@@ -215,6 +225,8 @@ func TestImageContents(t *testing.T) {
 		"5 755 opt/lib/",
 		"0 644 opt/lib/data.txt data\n",
 		"2 777 opt/lib/link data.txt",
+		"5 755 opt/share/",
+		"0 644 opt/share/" + strings.Repeat("long-name-", 11) + "é.txt x",
 	}
 	if strings.Join(got, "|") != strings.Join(wantTar, "|") {
 		t.Errorf("tar:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantTar, "\n"))

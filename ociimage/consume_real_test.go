@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
 	"github.com/tonistiigi/fsutil"
 	fstypes "github.com/tonistiigi/fsutil/types"
 
@@ -95,6 +97,12 @@ strip = true
 			layer := llb.Image(pr.Ref, llb.Platform(p), llb.WithCustomName("layer image "+pr.Ref))
 			out := runFunctionImage(t, ctx, bk, env.Rootfs[a], p, layer, nil)
 			checkGreet(t, out, want)
+			// The daemon asked this registry for the image (not something cached
+			// under another name).
+			pulled := regexp.MustCompile(`"(GET|HEAD) /v2/layers/greet/manifests/` + regexp.QuoteMeta(img.IndexDigest.String()) + ` HTTP/[0-9.]+" 200 .*buildkit`)
+			if !pulled.MatchString(reg.Log()) {
+				t.Errorf("the registry log shows no request of BuildKit for the index:\n%s", reg.Log())
+			}
 		})
 		t.Run(string(a)+"/oci-layout", func(t *testing.T) {
 			store, err := contentlocal.NewStore(img.Dir)
@@ -108,6 +116,11 @@ strip = true
 			checkGreet(t, out, want)
 		})
 	}
+}
+
+func init() {
+	// containerd's local content store warns about fsverity on every open.
+	logrus.SetLevel(logrus.ErrorLevel)
 }
 
 func checkGreet(t *testing.T, out, arch string) {

@@ -12,6 +12,7 @@ package ociimage
 
 import (
 	"archive/zip"
+	"bufio"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -266,7 +267,8 @@ func writeLayer(blobs string, entries []tarEntry, epoch time.Time) (v1.Descripto
 	defer os.Remove(f.Name())
 	defer f.Close()
 	blobHash := sha256.New()
-	counter := &countWriter{w: io.MultiWriter(f, blobHash)}
+	buf := bufio.NewWriterSize(f, 1<<20)
+	counter := &countWriter{w: io.MultiWriter(buf, blobHash)}
 	gz, err := gzip.NewWriterLevel(counter, GzipLevel)
 	if err != nil {
 		return v1.Descriptor{}, "", err
@@ -276,6 +278,9 @@ func writeLayer(blobs string, entries []tarEntry, epoch time.Time) (v1.Descripto
 		return v1.Descriptor{}, "", err
 	}
 	if err := gz.Close(); err != nil {
+		return v1.Descriptor{}, "", err
+	}
+	if err := buf.Flush(); err != nil {
 		return v1.Descriptor{}, "", err
 	}
 	if err := f.Close(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/layerpack/layerpack/build"
 	"github.com/layerpack/layerpack/cache"
@@ -14,6 +13,16 @@ import (
 )
 
 type buildCmd struct {
+	buildFlags
+}
+
+func (c *buildCmd) Run(e *env) error {
+	_, err := c.build(e, e.stdout)
+	return err
+}
+
+// buildFlags are the flags of a build, shared by build and image.
+type buildFlags struct {
 	selection
 	engineFlags
 	Out      string `help:"Output folder (default: [defaults] out_dir, relative to the config file)." placeholder:"DIR" type:"path"`
@@ -23,22 +32,15 @@ type buildCmd struct {
 	Progress string `default:"auto" enum:"auto,tty,plain,quiet,rawjson" help:"Progress output: auto, tty, plain, quiet or rawjson."`
 }
 
-func (c *buildCmd) Run(e *env) error {
-	_, err := c.run(e, e.stdout)
-	return err
-}
-
-// built is what a build run leaves for the commands that go on from its zips.
+// built is what a successful build leaves for the commands that go on from its zips.
 type built struct {
 	cfg     *config.File
-	results []*build.Result // in plan order, every one built
-	out     string          // the output folder
-	epoch   time.Time
+	results []*build.Result
+	out     string // the output folder, with the manifest
 }
 
-// run is `layerpack build`, shared with `layerpack image`; result lines go to
-// stdout (image --json sends them to stderr instead).
-func (c *buildCmd) run(e *env, stdout io.Writer) (*built, error) {
+// build runs the normal cached build and prints one line per zip to stdout.
+func (c *buildFlags) build(e *env, stdout io.Writer) (*built, error) {
 	cfg, items, err := c.load()
 	if err != nil {
 		return nil, err
@@ -101,7 +103,7 @@ func (c *buildCmd) run(e *env, stdout io.Writer) (*built, error) {
 	if mode != "quiet" {
 		fmt.Fprintf(e.stderr, "manifest: %s\n", display(filepath.Join(out, "layerpack-manifest.json")))
 	}
-	return &built{cfg: cfg, results: results, out: out, epoch: epoch}, nil
+	return &built{cfg: cfg, results: results, out: out}, nil
 }
 
 func humanBytes(n int64) string {

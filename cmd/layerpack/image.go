@@ -20,7 +20,7 @@ import (
 // container image version of each: <out>/<layer>.oci, and with --push a registry
 // copy. --from-zip skips the build and makes the image of a zip made elsewhere.
 type imageCmd struct {
-	buildCmd
+	buildFlags
 	Push     string   `help:"Push each image to REF (REPO[:TAG]; no tag: latest); {layer} becomes the layer name (required with several layers)." placeholder:"REF"`
 	Insecure bool     `help:"Allow plain HTTP to a registry that is not on a loopback address."`
 	JSON     bool     `help:"Print the images as JSON (the build's result lines go to stderr)."`
@@ -94,7 +94,11 @@ func (c *imageCmd) fromBuild(e *env) ([]manifest.Image, error) {
 	if c.JSON {
 		stdout = e.stderr
 	}
-	b, err := c.buildCmd.run(e, stdout)
+	epoch, err := zipper.Epoch(e.getenv)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	b, err := c.build(e, stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +116,7 @@ func (c *imageCmd) fromBuild(e *env) ([]manifest.Image, error) {
 	}
 	var images []manifest.Image
 	for _, name := range order {
-		im, err := c.makeImage(e, filepath.Join(b.out, name+".oci"), b.out, srcs[name], metas[name], b.epoch)
+		im, err := c.makeImage(e, filepath.Join(b.out, name+".oci"), b.out, srcs[name], metas[name], epoch)
 		if err != nil {
 			return nil, err
 		}

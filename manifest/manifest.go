@@ -17,6 +17,36 @@ type Manifest struct {
 	LayerpackVersion string  `json:"layerpack_version"`
 	Zip              Zip     `json:"zip"`
 	Layers           []Layer `json:"layers"`
+	// Written by `layerpack image` only; absent from a plain build's manifest.
+	ImageFormat *ImageFormat `json:"image,omitempty"`
+	Images      []Image      `json:"images,omitempty"`
+}
+
+// ImageFormat records what decides the image bytes besides the zips.
+type ImageFormat struct {
+	Encoder string `json:"encoder"` // module path@version of the gzip encoder
+	Level   int    `json:"level"`
+	Tar     string `json:"tar"`
+}
+
+// Image is the container image of one layer: an OCI index over one image per
+// architecture.
+type Image struct {
+	Name        string          `json:"name"`
+	IndexDigest string          `json:"index_digest"`
+	Manifests   []ImageManifest `json:"manifests"`
+	Layout      string          `json:"layout,omitempty"` // the OCI layout folder, relative to the manifest's
+	Pushed      string          `json:"pushed,omitempty"` // repository@index digest
+	Tag         string          `json:"tag,omitempty"`    // the reference pushed to
+}
+
+// ImageManifest is one architecture's image.
+type ImageManifest struct {
+	Architecture string `json:"architecture"`
+	Digest       string `json:"digest"`       // the image manifest
+	LayerDigest  string `json:"layer_digest"` // the gzip layer blob
+	DiffID       string `json:"diff_id"`      // the uncompressed tar
+	CodeSha256   string `json:"code_sha256"`  // of the zip it was made from
 }
 
 // Zip records what decides the zip bytes besides the content.

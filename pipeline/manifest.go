@@ -26,7 +26,9 @@ func recordManifest(o *Options, results []*Result) error {
 	}
 	zs := ZipSettings(o.Config, o.Epoch)
 	old := map[string]manifest.Layer{}
+	var prev *manifest.Manifest
 	if m, err := manifest.Read(path); err == nil && m.Zip == zs {
+		prev = m
 		for _, l := range m.Layers {
 			old[l.Name+"/"+l.Architecture] = l
 		}
@@ -59,6 +61,7 @@ func recordManifest(o *Options, results []*Result) error {
 			}
 		}
 	}
+	keepImages(prev, m)
 	if len(m.Layers) == 0 && len(fresh) == 0 {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -105,4 +108,28 @@ func stillThere(dir string, e manifest.Layer) bool {
 func samePublishable(a, b manifest.Layer) bool {
 	return a.CodeSha256 == b.CodeSha256 && a.Description == b.Description && a.LicenseInfo == b.LicenseInfo &&
 		slices.Equal(a.CompatibleRuntimes, b.CompatibleRuntimes) && slices.Equal(a.CompatibleArchitectures, b.CompatibleArchitectures)
+}
+
+// keepImages carries over the container images of the old manifest whose every
+// architecture was made from a zip the new one still lists with the same bytes.
+func keepImages(prev, m *manifest.Manifest) {
+	if prev == nil {
+		return
+	}
+	sums := map[string]string{}
+	for _, l := range m.Layers {
+		sums[l.Name+"/"+l.Architecture] = l.CodeSha256
+	}
+	for _, im := range prev.Images {
+		ok := len(im.Manifests) > 0
+		for _, a := range im.Manifests {
+			ok = ok && sums[im.Name+"/"+a.Architecture] == a.CodeSha256
+		}
+		if ok {
+			m.Images = append(m.Images, im)
+		}
+	}
+	if len(m.Images) > 0 {
+		m.ImageFormat = prev.ImageFormat
+	}
 }

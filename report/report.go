@@ -36,6 +36,9 @@ type Report struct {
 	// Published has one entry per layer, architecture and region that publishing
 	// (layerpack publish, build --publish) decided on; absent for a plain build.
 	Published []Published `json:"published,omitempty"`
+	// Images are the container images `layerpack image` made, as the manifest
+	// records them; absent for other commands.
+	Images []manifest.Image `json:"images,omitempty"`
 }
 
 // Published is what publishing did for one layer, architecture and region.

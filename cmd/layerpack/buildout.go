@@ -32,6 +32,8 @@ type buildRun struct {
 	epoch    time.Time
 	// published is what publishing did, for the report (nil without it).
 	published []report.Published
+	// images are the container images made (layerpack image), for the report.
+	images []manifest.Image
 }
 
 // report turns the run into the --json document.
@@ -42,6 +44,7 @@ func (b *buildRun) report(err error) *report.Report {
 	}
 	rep := report.New(cmd, version.Version)
 	rep.Published = b.published
+	rep.Images = b.images
 	rep.OK = err == nil
 	if b.cfg != nil && len(b.results) > 0 {
 		z := pipeline.ZipSettings(b.cfg, b.epoch)

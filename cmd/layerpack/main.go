@@ -28,6 +28,7 @@ type cli struct {
 	Build   buildCmd   `cmd:"" help:"Build layer zips."`
 	Publish publishCmd `cmd:"" help:"Build, then publish a new Lambda layer version only where the code or metadata changed."`
 	Init    initCmd    `cmd:"" help:"Write a starting layerpack.toml from what a project folder holds."`
+	Image   imageCmd   `cmd:"" help:"Build layers, then make each an OCI image of /opt (for container-image functions); --push to a registry."`
 	Plan    planCmd    `cmd:"" help:"Show what would be built; nothing runs."`
 	Hash    hashCmd    `cmd:"" help:"Print the CodeSha256 of zips."`
 	Verify  verifyCmd  `cmd:"" help:"Check zips against Lambda's rules: layout, limits, modes, ELF."`

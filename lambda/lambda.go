@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/ctxio"
 	"io"
 	"os"
 	"sort"
@@ -228,17 +229,5 @@ func FileCodeSha256Context(ctx context.Context, path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	return CodeSha256(ctxReader{ctx, f})
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return CodeSha256(ctxio.Reader(ctx, f))
 }

@@ -93,19 +93,6 @@ func (c *checker) checkOverlaps(ctx context.Context, files []*zip.File, zipSize 
 	return bad || overlaps > 0, nil
 }
 
-// ctxReader fails reads once ctx is done, so a long inflate stops on Ctrl-C.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // takeBudget reserves n bytes of the inner inflate budget, or says why not.
 func (c *checker) takeBudget(n uint64) error {
 	if n > uint64(c.budget) {

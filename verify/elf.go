@@ -7,6 +7,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/ctxio"
 	"io"
 	"os"
 	"path"
@@ -60,9 +61,9 @@ func (c *checker) readEntry(ctx context.Context, f *zip.File) error {
 		return nil
 	}
 	defer zrc.Close()
-	// archive/zip stops at the declared size (an error past it); ctxReader
+	// archive/zip stops at the declared size (an error past it); ctxio.Reader
 	// stops on Ctrl-C.
-	rc := ctxReader{ctx, zrc}
+	rc := ctxio.Reader(ctx, zrc)
 	// The first 64 KiB serve the secret check, the ELF check and the jar check.
 	if c.head == nil {
 		c.head = make([]byte, secrets.HeadLimit)

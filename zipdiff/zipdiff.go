@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/ctxio"
 	"io"
 	"io/fs"
 	"os"
@@ -332,25 +333,12 @@ func (d *differ) sameData(a, b *entry) (bool, error) {
 
 func hashRange(ctx context.Context, r io.ReaderAt, off, n int64) ([sha256.Size]byte, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(r, off, n)}); err != nil {
+	if _, err := io.Copy(h, ctxio.Reader(ctx, io.NewSectionReader(r, off, n))); err != nil {
 		return [sha256.Size]byte{}, err
 	}
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
 	return sum, nil
-}
-
-// ctxReader fails reads once ctx is done, so hashing a large entry stops on Ctrl-C.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // archive compares what lies around the entries. at is the first byte where the

@@ -6,6 +6,10 @@ package manifest
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/layerpack/layerpack/lambda"
 
 	"github.com/layerpack/layerpack/internal/atomicfile"
 )
@@ -110,4 +114,31 @@ func Read(path string) (*Manifest, error) {
 	}
 	var m Manifest
 	return &m, json.Unmarshal(b, &m)
+}
+
+// Target is what a zip was built for, as far as can be told without a config.
+type Target struct {
+	Name     string      // the layer's name
+	Arch     lambda.Arch // "" when unknown
+	Runtimes []string    // the compatible runtimes; nil when unknown
+	Entry    *Layer      // the manifest entry, when the manifest beside the zip lists it
+}
+
+// TargetOf tells what a zip was built for: from the manifest beside it when that
+// lists the zip, else from the name layerpack gives zips (<layer>-<arch>.zip).
+func TargetOf(zip string) Target {
+	if m, err := Read(filepath.Join(filepath.Dir(zip), FileName)); err == nil {
+		for i := range m.Layers {
+			if l := &m.Layers[i]; l.File == filepath.Base(zip) {
+				return Target{Name: l.Name, Arch: lambda.Arch(l.Architecture), Runtimes: l.CompatibleRuntimes, Entry: l}
+			}
+		}
+	}
+	t := Target{Name: strings.TrimSuffix(filepath.Base(zip), ".zip")}
+	for _, a := range lambda.Arches {
+		if n, ok := strings.CutSuffix(t.Name, "-"+string(a)); ok && n != "" {
+			t.Name, t.Arch = n, a
+		}
+	}
+	return t
 }

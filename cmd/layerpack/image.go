@@ -147,7 +147,7 @@ func (c *imageCmd) fromZip(e *env) ([]manifest.Image, error) {
 		return nil, usageError{err}
 	}
 	z := c.FromZip
-	entry := manifestEntry(z)
+	entry := manifest.TargetOf(z).Entry
 	var arch lambda.Arch
 	if len(c.Arch) == 1 {
 		arch = lambda.Arch(c.Arch[0])

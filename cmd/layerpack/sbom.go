@@ -1,8 +1,7 @@
 package main
 
 import (
-	"path/filepath"
-	"strings"
+	"github.com/layerpack/layerpack/manifest"
 
 	"github.com/layerpack/layerpack/internal/atomicfile"
 	"github.com/layerpack/layerpack/sbom"
@@ -22,7 +21,8 @@ func (c *sbomCmd) Run(e *env) error {
 	if err != nil {
 		return usageError{err}
 	}
-	name, arch := splitZipName(c.Zip)
+	zt := manifest.TargetOf(c.Zip)
+	name, arch := zt.Name, string(zt.Arch)
 	if c.Name != "" {
 		name = c.Name
 	}
@@ -42,15 +42,4 @@ func (c *sbomCmd) Run(e *env) error {
 		return err
 	}
 	return atomicfile.WriteFile(c.Output, b, 0o644)
-}
-
-// splitZipName reads "greet-arm64.zip" as layer greet, architecture arm64.
-func splitZipName(p string) (name, arch string) {
-	name = strings.TrimSuffix(filepath.Base(p), ".zip")
-	for _, a := range []string{"x86_64", "arm64"} {
-		if n, ok := strings.CutSuffix(name, "-"+a); ok && n != "" {
-			return n, a
-		}
-	}
-	return name, ""
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/layerpack/layerpack/lambda"
@@ -46,23 +45,14 @@ func (c *verifyCmd) Run(e *env) error {
 	failed := false
 	for _, z := range c.Zips {
 		arch, rts := lambda.Arch(c.Arch), runtimes
-		if m := manifestEntry(z); m != nil {
-			if arch == "" {
-				arch = lambda.Arch(m.Architecture)
-			}
-			if rts == nil {
-				for _, id := range m.CompatibleRuntimes {
-					if r, ok := lambda.LookupRuntime(id); ok {
-						rts = append(rts, r)
-					}
-				}
-			}
-		}
+		t := manifest.TargetOf(z)
 		if arch == "" {
-			base := strings.TrimSuffix(filepath.Base(z), ".zip")
-			for _, a := range lambda.Arches {
-				if strings.HasSuffix(base, "-"+string(a)) {
-					arch = a
+			arch = t.Arch
+		}
+		if rts == nil {
+			for _, id := range t.Runtimes {
+				if r, ok := lambda.LookupRuntime(id); ok {
+					rts = append(rts, r)
 				}
 			}
 		}
@@ -107,20 +97,6 @@ func (c *verifyCmd) Run(e *env) error {
 	}
 	if failed {
 		return errFailed
-	}
-	return nil
-}
-
-// manifestEntry finds the zip in a layerpack-manifest.json beside it.
-func manifestEntry(zip string) *manifest.Layer {
-	m, err := manifest.Read(filepath.Join(filepath.Dir(zip), manifest.FileName))
-	if err != nil {
-		return nil
-	}
-	for i := range m.Layers {
-		if m.Layers[i].File == filepath.Base(zip) {
-			return &m.Layers[i]
-		}
 	}
 	return nil
 }

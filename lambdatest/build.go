@@ -54,8 +54,17 @@ func Build(t testing.TB, dir string, b builders.Builder, arches []lambda.Arch, e
 		t.Fatal(err)
 	}
 	if o.Image != nil {
+		// Every image the plan chose becomes the test image of its step architecture.
 		for i := range items {
-			items[i].Image = o.Image(items[i].Target.Arch)
+			it := &items[i]
+			for j := range it.Images {
+				it.Images[j].Ref = o.Image(it.Images[j].Arch)
+			}
+			if len(it.Images) > 0 {
+				it.Image = it.Images[0].Ref
+			} else {
+				it.Image = o.Image(it.Target.Arch)
+			}
 		}
 	}
 	cch, err := cache.Open(t.TempDir())

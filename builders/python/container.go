@@ -42,17 +42,75 @@ fi
 eval "set -- $LP_PIP_ARGS"
 `
 
-// containerWheelScript builds wheels from the sdists mounted at /layerpack/sdists.
+// ctrBuild is the fixed folder every sdist is unpacked into and every local
+// package copied into before pip builds it in place: pip's own build folders
+// (pip-req-build-XXXXXXXX) are random, and compilers write the build folder into
+// debug info and so into the GNU build id, which made two builds of one sdist
+// differ. buildFlags also map it to "." in debug info (-fdebug-prefix-map: gcc 7
+// of Amazon Linux 2 has no -ffile-prefix-map). It is under the step's output
+// folder (and removed before the output is taken) so that the fake engine of the
+// unit tests maps it to a private folder too.
+const ctrBuild = ctrOut + "/.layerpack-build"
+
+// ctrLocal holds the local packages of a requirements file, mounted read-only.
+const ctrLocal = "/layerpack/local"
+
+// prefixMap is the compiler flag that keeps the build folder out of the output.
+const prefixMap = "-fdebug-prefix-map=" + ctrBuild + "=."
+
+// buildFlags are added to container steps that compile: setuptools, meson,
+// CMake and node-gyp append the environment's flags to their own.
+var buildFlags = map[string]string{"CFLAGS": prefixMap, "CXXFLAGS": prefixMap, "LDFLAGS": prefixMap}
+
+// ctrUnpack unpacks each sdist of /layerpack/sdists to ctrBuild/NAME-VERSION and
+// copies each local package of ctrLocal to ctrBuild/NAME (at most one level of
+// archive folder is dropped, as pip does).
+const ctrUnpack = `import os, shutil, sys
+B, S, L = "` + ctrBuild + `", "` + ctrSdists + `", "` + ctrLocal + `"
+shutil.rmtree(B, ignore_errors=True)
+os.makedirs(B)
+if os.path.isdir(S):
+    for f in sorted(os.listdir(S)):
+        stem = None
+        for ext in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"):
+            if f.endswith(ext):
+                stem = f[:-len(ext)]
+                break
+        if stem is None:
+            continue
+        tmp = os.path.join(B, ".unpack-" + stem)
+        try:
+            shutil.unpack_archive(os.path.join(S, f), tmp, filter="data")
+        except TypeError:
+            shutil.unpack_archive(os.path.join(S, f), tmp)
+        ents = os.listdir(tmp)
+        top = os.path.join(tmp, ents[0]) if len(ents) == 1 and os.path.isdir(os.path.join(tmp, ents[0])) else tmp
+        os.rename(top, os.path.join(B, stem))
+        shutil.rmtree(tmp, ignore_errors=True)
+if os.path.isdir(L):
+    for f in sorted(os.listdir(L)):
+        shutil.copytree(os.path.join(L, f), os.path.join(B, f), symlinks=True)
+`
+
+// containerWheelScript builds wheels from the sdists mounted at /layerpack/sdists
+// and the local packages at /layerpack/local, each in place at its fixed folder
+// (pip 21.3 and later build a local folder in place).
 const containerWheelScript = ctrPython + `mkdir -p ` + ctrOut + `
-"$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir ` + ctrOut + ` "$@" ` + ctrSdists + `/*
+"$PY" -c '` + ctrUnpack + `'
+for d in ` + ctrBuild + `/*/; do
+  "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir ` + ctrOut + ` "$@" "${d%/}"
+done
+rm -rf ` + ctrBuild + `
 `
 
 // containerInstallScript is build = "container": pip installs in the image.
 const containerInstallScript = ctrPython + `mkdir -p ` + ctrOut + `/tree
+"$PY" -c '` + ctrUnpack + `'
 if "$PY" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
   set -- "$@" --report ` + ctrOut + `/report.json
 fi
 "$PY" -m pip install --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@" -r ` + ctrReq + `/requirements.txt
+rm -rf ` + ctrBuild + `
 `
 
 // imageRef is the build image for a target: the layer's image, else [images] for
@@ -153,7 +211,7 @@ func (jb *job) containerIndex() (*ctrIndex, error) {
 
 // stepEnv is the environment of the builder's container steps.
 func (jb *job) stepEnv(t Target, args []string) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"LP_PYVER":                      t.Version,
 		"LP_PIP_ARGS":                   shellQuote(args),
 		"PIP_CACHE_DIR":                 ctrPipCache,
@@ -162,6 +220,10 @@ func (jb *job) stepEnv(t Target, args []string) map[string]string {
 		"PIP_ROOT_USER_ACTION":          "ignore",
 		"PYTHONDONTWRITEBYTECODE":       "1",
 	}
+	for k, v := range buildFlags {
+		env[k] = v
+	}
+	return env
 }
 
 func (jb *job) engine() (engine.Engine, error) {

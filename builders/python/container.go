@@ -64,7 +64,7 @@ var buildFlags = map[string]string{"CFLAGS": prefixMap, "CXXFLAGS": prefixMap, "
 
 // ctrUnpack unpacks each sdist of /layerpack/sdists to ctrBuild/NAME-VERSION and
 // copies each local package of ctrLocal to ctrBuild/NAME (at most one level of
-// archive folder is dropped, as pip does).
+// archive folder is dropped, as pip does); wheel files are copied as they are.
 const ctrUnpack = `import os, shutil, sys
 B, S, L = "` + ctrBuild + `", "` + ctrSdists + `", "` + ctrLocal + `"
 shutil.rmtree(B, ignore_errors=True)
@@ -76,7 +76,9 @@ if os.path.isdir(S):
             if f.endswith(ext):
                 stem = f[:-len(ext)]
                 break
-        if stem is None:
+        if f.endswith(".whl"):
+            shutil.copy(os.path.join(S, f), B)
+        if stem is None or stem.endswith(".whl"):
             continue
         tmp = os.path.join(B, ".unpack-" + stem)
         try:
@@ -98,7 +100,8 @@ if os.path.isdir(L):
 const containerWheelScript = ctrPython + `mkdir -p ` + ctrOut + `
 "$PY" -c '` + ctrUnpack + `'
 for d in ` + ctrBuild + `/*/; do
-  "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir ` + ctrOut + ` "$@" "${d%/}"
+  d=${d%/}
+  "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir "` + ctrOut + `/${d##*/}" "$@" "$d"
 done
 rm -rf ` + ctrBuild + `
 `
@@ -106,10 +109,12 @@ rm -rf ` + ctrBuild + `
 // containerInstallScript is build = "container": pip installs in the image.
 const containerInstallScript = ctrPython + `mkdir -p ` + ctrOut + `/tree
 "$PY" -c '` + ctrUnpack + `'
+cd ` + ctrBuild + `
 if "$PY" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
   set -- "$@" --report ` + ctrOut + `/report.json
 fi
 "$PY" -m pip install --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@" -r ` + ctrReq + `/requirements.txt
+cd /
 rm -rf ` + ctrBuild + `
 `
 
@@ -239,9 +244,10 @@ func (jb *job) image(t Target) string {
 	return imageRef(jb.j.Layer, jb.j.Config, t)
 }
 
-// containerWheels builds wheels from the sdists in sdistDir into wheelDir, in the
-// build container for the target architecture.
-func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir string, names []string) error {
+// containerWheels builds wheels from the sdists in sdistDir and the local package
+// folders in localDir ("" for none) into wheelDir/NAME/, in the build container
+// for the target architecture.
+func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir string, names []string, localDir string) error {
 	eng, err := jb.engine()
 	if err != nil {
 		return err
@@ -257,7 +263,7 @@ func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir
 		Script:          containerWheelScript,
 		Dir:             "/",
 		Env:             jb.stepEnv(t, ci.args),
-		Mounts:          append([]engine.Mount{{Source: sdistDir, Target: ctrSdists}}, ci.mounts...),
+		Mounts:          append(localMounts(sdistDir, localDir), ci.mounts...),
 		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
 		Secrets:         ci.secrets,
 		Output:          ctrOut,
@@ -282,7 +288,27 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 	if err := os.MkdirAll(reqDir, 0o755); err != nil {
 		return err
 	}
-	if _, err := rs.reqs.Write(filepath.Join(reqDir, "requirements.txt"), filepath.Join(reqDir, "constraints.txt")); err != nil {
+	locals := rs.reqs.Locals()
+	jb.warnEditable(locals)
+	localDir, sdistDir := filepath.Join(jb.j.Work, "local-install-"+t.Version), filepath.Join(jb.j.Work, "local-install-sdists-"+t.Version)
+	for _, l := range locals {
+		if rs.reqs.HasHashes() {
+			return fmt.Errorf("%s:%d: the local package %s has no hash to check, but the requirements use --hash (build = \"container\" installs it from its folder): use build = \"auto\", which hashes the wheel it builds", filepath.Base(l.File), l.Num, l.Text)
+		}
+		for _, d := range []string{localDir, sdistDir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		if err := stageLocal(l.Local, jb.localName(l.Local), localDir, sdistDir); err != nil {
+			return err
+		}
+	}
+	if len(locals) == 0 {
+		localDir, sdistDir = "", ""
+	}
+	line := func(l Line) string { return ctrLocalLine(l, jb.localName(l.Local)) }
+	if _, err := rs.reqs.WriteWith(filepath.Join(reqDir, "requirements.txt"), filepath.Join(reqDir, "constraints.txt"), line); err != nil {
 		return err
 	}
 	args := append([]string(nil), ci.args...)
@@ -300,7 +326,7 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 		Script:          containerInstallScript,
 		Dir:             "/",
 		Env:             jb.stepEnv(t, args),
-		Mounts:          append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, ci.mounts...),
+		Mounts:          append(append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, localMounts(sdistDir, localDir)...), ci.mounts...),
 		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
 		Secrets:         ci.secrets,
 		Output:          ctrOut,
@@ -320,6 +346,18 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 		}
 	}
 	return os.RemoveAll(out)
+}
+
+// localMounts mounts the sdists and local package folders of a step ("": none).
+func localMounts(sdistDir, localDir string) []engine.Mount {
+	var m []engine.Mount
+	if sdistDir != "" {
+		m = append(m, engine.Mount{Source: sdistDir, Target: ctrSdists})
+	}
+	if localDir != "" {
+		m = append(m, engine.Mount{Source: localDir, Target: ctrLocal})
+	}
+	return m
 }
 
 // shellQuote joins args for `eval "set -- $LP_PIP_ARGS"`.

@@ -114,6 +114,11 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 	for _, f := range src.files() {
 		in = append(in, builders.Input{Name: "file:" + b.display(p, f), Path: f})
 	}
+	if src.reqs != nil {
+		for _, l := range src.reqs.Locals() {
+			in = append(in, builders.Input{Name: "local:" + b.display(p, l.Local), Path: l.Local})
+		}
+	}
 	idx := b.index(p, src)
 	for _, f := range idx.FindLinks {
 		if !strings.Contains(f, "://") {
@@ -380,6 +385,11 @@ type job struct {
 	log *maskWriter
 
 	unpinnedWarned bool
+	editableWarned bool
+	// localNames and pureLocal are the local packages' folder names and the
+	// pure wheels built of them (the same for every target).
+	localNames map[string]string
+	pureLocal  map[string]string
 }
 
 func (jb *job) logf(format string, a ...any) {

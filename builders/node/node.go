@@ -101,6 +101,9 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkLocalDeps(p, n); err != nil {
+		return nil, err
+	}
 	var in []builders.Input
 	for _, f := range p.sources() {
 		in = append(in, builders.Input{Name: "file:" + f, Path: filepath.Join(p.Dir, filepath.FromSlash(f))})
@@ -253,6 +256,9 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	}
 	p, err := loadProject(n.AbsDir, n.Dir)
 	if err != nil {
+		return err
+	}
+	if err := checkLocalDeps(p, n); err != nil {
 		return err
 	}
 	t := targetPlatform(j.Target.Arch)

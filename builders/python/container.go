@@ -62,23 +62,28 @@ const prefixMap = "-fdebug-prefix-map=" + ctrBuild + "=."
 // CMake and node-gyp append the environment's flags to their own.
 var buildFlags = map[string]string{"CFLAGS": prefixMap, "CXXFLAGS": prefixMap, "LDFLAGS": prefixMap}
 
-// ctrUnpack unpacks each sdist of /layerpack/sdists to ctrBuild/NAME-VERSION and
-// copies each local package of ctrLocal to ctrBuild/NAME (at most one level of
-// archive folder is dropped, as pip does); wheel files are copied as they are.
+// ctrUnpack unpacks each sdist of the folder argv[1] to ctrBuild/NAME-VERSION (at
+// most one level of archive folder is dropped, as pip does). The first call (one
+// argument) also empties ctrBuild, copies each local package of ctrLocal to
+// ctrBuild/NAME and the wheel files of argv[1] to ctrBuild.
 const ctrUnpack = `import os, shutil, sys
-B, S, L = "` + ctrBuild + `", "` + ctrSdists + `", "` + ctrLocal + `"
-shutil.rmtree(B, ignore_errors=True)
-os.makedirs(B)
+B, S, L = "` + ctrBuild + `", sys.argv[1], "` + ctrLocal + `"
+first = len(sys.argv) == 2
+if first:
+    shutil.rmtree(B, ignore_errors=True)
+    os.makedirs(B)
 if os.path.isdir(S):
     for f in sorted(os.listdir(S)):
+        if f.endswith(".whl"):
+            if first:
+                shutil.copy(os.path.join(S, f), B)
+            continue
         stem = None
         for ext in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"):
             if f.endswith(ext):
                 stem = f[:-len(ext)]
                 break
-        if f.endswith(".whl"):
-            shutil.copy(os.path.join(S, f), B)
-        if stem is None or stem.endswith(".whl"):
+        if stem is None:
             continue
         tmp = os.path.join(B, ".unpack-" + stem)
         try:
@@ -89,16 +94,16 @@ if os.path.isdir(S):
         top = os.path.join(tmp, ents[0]) if len(ents) == 1 and os.path.isdir(os.path.join(tmp, ents[0])) else tmp
         os.rename(top, os.path.join(B, stem))
         shutil.rmtree(tmp, ignore_errors=True)
-if os.path.isdir(L):
+if first and os.path.isdir(L):
     for f in sorted(os.listdir(L)):
         shutil.copytree(os.path.join(L, f), os.path.join(B, f), symlinks=True)
 `
 
 // containerWheelScript builds wheels from the sdists mounted at /layerpack/sdists
 // and the local packages at /layerpack/local, each in place at its fixed folder
-// (pip 21.3 and later build a local folder in place).
+// (pip 21.3 and later build a local folder in place), into /out/NAME/.
 const containerWheelScript = ctrPython + `mkdir -p ` + ctrOut + `
-"$PY" -c '` + ctrUnpack + `'
+"$PY" -c '` + ctrUnpack + `' ` + ctrSdists + `
 for d in ` + ctrBuild + `/*/; do
   d=${d%/}
   "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir "` + ctrOut + `/${d##*/}" "$@" "$d"
@@ -106,16 +111,27 @@ done
 rm -rf ` + ctrBuild + `
 `
 
-// containerInstallScript is build = "container": pip installs in the image.
-const containerInstallScript = ctrPython + `mkdir -p ` + ctrOut + `/tree
-"$PY" -c '` + ctrUnpack + `'
+// containerInstallScript is build = "container": pip resolves and downloads in the
+// image (hashes checked), every sdist and local package is built at its fixed
+// folder (never in pip's random pip-req-build-XXXXXXXX), and the resulting wheels,
+// exactly the resolved set, are installed with --no-deps. pip resolves the
+// requirements' path lines against its working folder, ctrBuild, where the
+// local packages are.
+const containerInstallScript = ctrPython + `dl=` + ctrOut + `/.layerpack-dl
+mkdir -p ` + ctrOut + `/tree "$dl"
+"$PY" -c '` + ctrUnpack + `' ` + ctrSdists + `
 cd ` + ctrBuild + `
-if "$PY" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
-  set -- "$@" --report ` + ctrOut + `/report.json
-fi
-"$PY" -m pip install --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@" -r ` + ctrReq + `/requirements.txt
+"$PY" -m pip download --disable-pip-version-check --no-input --dest "$dl" "$@" $LP_REQ_ARGS -r ` + ctrReq + `/requirements.txt
+"$PY" -c '` + ctrUnpack + `' "$dl" again
+for f in "$dl"/*; do
+  case "$f" in *.whl) ;; *) rm -f "$f" ;; esac
+done
+for d in ` + ctrBuild + `/*/; do
+  "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir "$dl" "$@" "${d%/}"
+done
 cd /
-rm -rf ` + ctrBuild + `
+"$PY" -m pip install --no-index --no-deps --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$dl"/*.whl
+rm -rf ` + ctrBuild + ` "$dl"
 `
 
 // imageRef is the build image for a target: the layer's image, else [images] for
@@ -311,13 +327,15 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 	if _, err := rs.reqs.WriteWith(filepath.Join(reqDir, "requirements.txt"), filepath.Join(reqDir, "constraints.txt"), line); err != nil {
 		return err
 	}
-	args := append([]string(nil), ci.args...)
+	var reqArgs []string
 	if rs.reqs.HasHashes() {
-		args = append(args, "--require-hashes")
+		reqArgs = append(reqArgs, "--require-hashes")
 	}
 	if rs.noDeps {
-		args = append(args, "--no-deps")
+		reqArgs = append(reqArgs, "--no-deps")
 	}
+	env := jb.stepEnv(t, ci.args)
+	env["LP_REQ_ARGS"] = strings.Join(reqArgs, " ")
 	out := dir + ".out"
 	step := &engine.Step{
 		Name:            fmt.Sprintf("%s: pip install (CPython %s, %s)", jb.j.Layer.Name, t.Version, t.Arch),
@@ -325,7 +343,7 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 		Image:           jb.image(t),
 		Script:          containerInstallScript,
 		Dir:             "/",
-		Env:             jb.stepEnv(t, args),
+		Env:             env,
 		Mounts:          append(append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, localMounts(sdistDir, localDir)...), ci.mounts...),
 		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
 		Secrets:         ci.secrets,

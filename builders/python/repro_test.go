@@ -27,12 +27,20 @@ func needFakeCompile(t *testing.T) {
 // An sdist compiled with debug info (as setuptools does) gives the same extension
 // module from two project folders: it is built at a fixed folder, mapped away in
 // the debug info, never in pip's random pip-req-build-XXXXXXXX. The step gets the
-// prefix map in CFLAGS, CXXFLAGS and LDFLAGS.
+// prefix map in CFLAGS, CXXFLAGS and LDFLAGS. The same for build = "container",
+// where pip resolves and downloads in the image and the sdists are built at the
+// fixed folder before the install.
 func TestSdistBuildIsReproducible(t *testing.T) {
+	for _, mode := range []string{"auto", "container"} {
+		t.Run(mode, func(t *testing.T) { testSdistReproducible(t, mode) })
+	}
+}
+
+func testSdistReproducible(t *testing.T, mode string) {
 	needFakeCompile(t)
 	var mods [][]byte
 	for i := 0; i < 2; i++ {
-		cfg := project(t, layerToml(`"python3.11"`, ""), hermetic+"cext==1.0\n", true)
+		cfg := project(t, layerToml(`"python3.11"`, "build = \""+mode+"\"\n"), hermetic+"cext==1.0\n", true)
 		fake := &engine.Fake{Exec: true}
 		r := runBuild(t, New(), cfg, lambda.X86_64, fake)
 		fake.Close()

@@ -321,3 +321,30 @@ func TestLocalPackageEditsChangeTheKey(t *testing.T) {
 		t.Errorf("after an edit under libs/other: cached=%v, same sum %v", edited.Cached, edited.CodeSha256 == first.CodeSha256)
 	}
 }
+
+// plan names the local packages and how they are built.
+func TestStepsNameLocalPackages(t *testing.T) {
+	dir := localProject(t, "")
+	cfg, err := config.Load(filepath.Join(dir, "layerpack.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Layers[0]
+	steps := strings.Join(New().Steps(l, builders.Target{Arch: lambda.X86_64, Runtimes: l.Runtimes}), "\n")
+	if !strings.Contains(steps, "local packages localpkg, libs/other: a wheel of each built from a copy on the host") {
+		t.Errorf("steps:\n%s", steps)
+	}
+	in, err := New().Inputs(l, builders.Target{Arch: lambda.X86_64, Runtimes: l.Runtimes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range in {
+		names = append(names, i.Name)
+	}
+	for _, want := range []string{"file:requirements.txt", "file:reqs/more.txt", "local:localpkg", "local:libs/other"} {
+		if !strings.Contains(strings.Join(names, "\n")+"\n", want+"\n") {
+			t.Errorf("inputs lack %s: %v", want, names)
+		}
+	}
+}

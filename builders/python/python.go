@@ -203,6 +203,19 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 			}
 		}
 	}
+	if src.reqs != nil {
+		if ls := src.reqs.Locals(); len(ls) > 0 {
+			var names []string
+			for _, l := range ls {
+				names = append(names, b.display(p, l.Local))
+			}
+			how := "a wheel of each built from a copy on the host; compiled ones rebuilt in the build container at a fixed folder"
+			if mode == "container" {
+				how = "mounted read-only, copied to a fixed folder and built in the build container"
+			}
+			s = append(s, "local packages "+strings.Join(names, ", ")+": "+how)
+		}
+	}
 	if idx := b.index(p, src); len(idx.Args()) > 0 {
 		s = append(s, "package index: "+redact.URLs(strings.Join(idx.Args(), " ")))
 	}

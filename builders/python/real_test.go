@@ -194,3 +194,45 @@ ls /opt/python/lib/python3.12/site-packages`, nil)
 		t.Errorf("two clean builds differ: %s %s", res[lambda.X86_64].CodeSha256, res2[lambda.X86_64].CodeSha256)
 	}
 }
+
+// Local packages in the requirements (a pure one beside the file, a compiled one
+// through a -r include in a subfolder), for both architectures: the pure one is
+// built on the host, the compiled one in the build container (QEMU for arm64) at
+// the fixed folder. The layer imports in the image of each architecture, and a
+// second build from clean caches in another folder gives the same CodeSha256.
+func TestRealLocalPackages(t *testing.T) {
+	env := lambdatest.Need(t)
+	mk := func() string {
+		dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"purepkg==1.0\n./localpkg\n-r reqs/more.txt\n",
+			func(d string) { writeFixtures(t, d, false) })
+		writePurePkg(t, filepath.Join(dir, "localpkg"), "localpkg", "7", "helperpkg==1.0")
+		writeCompiledPkg(t, filepath.Join(dir, "native", "cpkg"), "cpkg")
+		os.MkdirAll(filepath.Join(dir, "reqs"), 0o755)
+		os.WriteFile(filepath.Join(dir, "reqs", "more.txt"), []byte("../native/cpkg\n"), 0o644)
+		return dir
+	}
+	eng := env.Engine(t)
+	res, log, err := realBuild(t, eng, mk())
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		out := env.Run(t, arch, res[arch].Path, `PYTHONPATH=/opt/python/lib/python3.11/site-packages python3 -c '
+import platform, localpkg, cpkg, purepkg
+assert cpkg.add(40, 2) == 42 and localpkg.VALUE == 7 and purepkg.VALUE == 42
+print("ok", platform.machine(), cpkg.__file__)
+'`, nil)
+		if !strings.Contains(out, "ok "+arch.GNU()+" /opt/python/lib/python3.11/site-packages/cpkg.cpython-311-"+arch.GNU()+"-linux-gnu.so") {
+			t.Errorf("%s load test:\n%s", arch, out)
+		}
+	}
+	res2, log, err := realBuild(t, eng, mk())
+	if err != nil {
+		t.Fatalf("second build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		if res[arch].CodeSha256 != res2[arch].CodeSha256 {
+			t.Errorf("%s: two clean builds in two folders differ: %s %s", arch, res[arch].CodeSha256, res2[arch].CodeSha256)
+		}
+	}
+}

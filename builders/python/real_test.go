@@ -236,3 +236,39 @@ print("ok", platform.machine(), cpkg.__file__)
 		}
 	}
 }
+
+// build = "container": pip resolves and downloads in the image, then the sdist
+// and the local compiled package are built at the fixed folder. The layer loads,
+// and two clean builds in two folders give the same CodeSha256 (x86_64).
+func TestRealContainerModeDeterministic(t *testing.T) {
+	env := lambdatest.Need(t)
+	mk := func() string {
+		dir := realProject(t, env, layerToml(`"python3.11"`, "build = \"container\"\n"), hermetic+"purepkg==1.0\ncext==1.0\n./native/cpkg\n",
+			func(d string) { writeFixtures(t, d, true) })
+		writeCompiledPkg(t, filepath.Join(dir, "native", "cpkg"), "cpkg")
+		return dir
+	}
+	eng := env.Engine(t)
+	var sums []string
+	for i := 0; i < 2; i++ {
+		res, log, err := realBuild(t, eng, mk(), lambda.X86_64)
+		if err != nil {
+			t.Fatalf("build %d: %v\n%s", i, err, log)
+		}
+		r := res[lambda.X86_64]
+		sums = append(sums, r.CodeSha256)
+		if i == 0 {
+			out := env.Run(t, lambda.X86_64, r.Path, `PYTHONPATH=/opt/python/lib/python3.11/site-packages python3 -c '
+import cext, cpkg, purepkg
+assert cext.add(1, 2) == 3 and cpkg.add(40, 2) == 42 and purepkg.VALUE == 42
+print("ok")
+'`, nil)
+			if strings.TrimSpace(out) != "ok" {
+				t.Errorf("load test:\n%s", out)
+			}
+		}
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two clean builds differ: %s %s", sums[0], sums[1])
+	}
+}

@@ -74,6 +74,10 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 		// Lambda searches /opt/lib; so does ldd here, so libraries the script
 		// installed there are found and not collected again.
 		"LD_LIBRARY_PATH": "/opt/lib",
+		// For the script to add to its compiler flags: /src is already the same
+		// folder on every build, this keeps it out of debug info too. Not put in
+		// CFLAGS itself: a configure script given CFLAGS drops its -g -O2 default.
+		"LAYERPACK_PREFIX_MAP": "-fdebug-prefix-map=/src=.",
 	}
 	for k, v := range n.Env {
 		env[k] = v

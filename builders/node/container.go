@@ -20,6 +20,7 @@ const (
 	npmCache  = "/layerpack/npm-cache"
 	nodeInfo  = ".layerpack-node" // in outDir: the image's `node --version`
 	workDir   = "/layerpack/work"
+	prefixMap = "-fdebug-prefix-map=" + workDir + "=."
 	homeDir   = "/tmp/layerpack-home"
 )
 
@@ -96,6 +97,12 @@ func stepEnv(extra map[string]string) map[string]string {
 		"npm_config_audit":             "false",
 		"npm_config_jobs":              "max",
 		"JOBS":                         "max",
+		// node-gyp's Makefiles append CFLAGS, CXXFLAGS and LDFLAGS to their own:
+		// the build folder stays out of the addons' debug info (the folder is
+		// fixed too; -fdebug-prefix-map because gcc 7 has no -ffile-prefix-map).
+		"CFLAGS":   prefixMap,
+		"CXXFLAGS": prefixMap,
+		"LDFLAGS":  prefixMap,
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -103,6 +103,9 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkLocalDeps(p, n); err != nil {
+		return nil, err
+	}
 	var in []builders.Input
 	for _, f := range p.sources() {
 		in = append(in, builders.Input{Name: "file:" + f, Path: filepath.Join(p.Dir, filepath.FromSlash(f))})
@@ -255,6 +258,9 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	}
 	p, err := loadProject(n.AbsDir, n.Dir)
 	if err != nil {
+		return err
+	}
+	if err := checkLocalDeps(p, n); err != nil {
 		return err
 	}
 	t := targetPlatform(j.Target.Arch)

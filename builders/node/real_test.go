@@ -116,12 +116,13 @@ func zipELF(t *testing.T, path, name string) *elf.File {
 // The fixture addon (plain C, Node-API, from a local tarball) is compiled in
 // the build container for both architectures beside a pure-JS package; the
 // layers load in the test images (QEMU for arm64) the way Lambda loads them,
-// and two builds from clean caches give the same bytes.
+// and two builds from clean caches in two project folders give the same bytes.
 func TestRealAddonBothArches(t *testing.T) {
 	env := lambdatest.Need(t)
-	root := t.TempDir()
-	fixtureProjectIn(t, filepath.Join(root, "app"), []string{"addon", "purejs"}, nil)
-	writeFiles(t, root, map[string]string{"layerpack.toml": `
+	mk := func() string {
+		root := t.TempDir()
+		fixtureProjectIn(t, filepath.Join(root, "app"), []string{"addon", "purejs"}, nil)
+		writeFiles(t, root, map[string]string{"layerpack.toml": `
 [images]
 default = "rootfs://` + images(t, env) + `/rootfs-{arch}"
 
@@ -132,8 +133,10 @@ compatible_runtimes = ["nodejs18.x", "nodejs20.x"]
 dir = "app"
 prune = "safe"
 `})
-	first := realBuild(t, env, root)
-	second := realBuild(t, env, root)
+		return root
+	}
+	first := realBuild(t, env, mk())
+	second := realBuild(t, env, mk())
 	const addonNode = "nodejs/node_modules/layerpack-fixture-addon/build/Release/addon.node"
 	for _, arch := range lambda.Arches {
 		r := first[arch]

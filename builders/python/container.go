@@ -41,17 +41,96 @@ fi
 eval "set -- $LP_PIP_ARGS"
 `
 
-// containerWheelScript builds wheels from the sdists mounted at /layerpack/sdists.
-const containerWheelScript = ctrPython + `mkdir -p ` + ctrOut + `
-"$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir ` + ctrOut + ` "$@" ` + ctrSdists + `/*
+// ctrBuild is the fixed folder every sdist is unpacked into and every local
+// package copied into before pip builds it in place: pip's own build folders
+// (pip-req-build-XXXXXXXX) are random, and compilers write the build folder into
+// debug info and so into the GNU build id, which made two builds of one sdist
+// differ. buildFlags also map it to "." in debug info (-fdebug-prefix-map: gcc 7
+// of Amazon Linux 2 has no -ffile-prefix-map). It is under the step's output
+// folder (and removed before the output is taken) so that the fake engine of the
+// unit tests maps it to a private folder too.
+const ctrBuild = ctrOut + "/.layerpack-build"
+
+// ctrLocal holds the local packages of a requirements file, mounted read-only.
+const ctrLocal = "/layerpack/local"
+
+// prefixMap is the compiler flag that keeps the build folder out of the output.
+const prefixMap = "-fdebug-prefix-map=" + ctrBuild + "=."
+
+// buildFlags are added to container steps that compile: setuptools, meson,
+// CMake and node-gyp append the environment's flags to their own.
+var buildFlags = map[string]string{"CFLAGS": prefixMap, "CXXFLAGS": prefixMap, "LDFLAGS": prefixMap}
+
+// ctrUnpack unpacks each sdist of the folder argv[1] to ctrBuild/NAME-VERSION (at
+// most one level of archive folder is dropped, as pip does). The first call (one
+// argument) also empties ctrBuild, copies each local package of ctrLocal to
+// ctrBuild/NAME and the wheel files of argv[1] to ctrBuild.
+const ctrUnpack = `import os, shutil, sys
+B, S, L = "` + ctrBuild + `", sys.argv[1], "` + ctrLocal + `"
+first = len(sys.argv) == 2
+if first:
+    shutil.rmtree(B, ignore_errors=True)
+    os.makedirs(B)
+if os.path.isdir(S):
+    for f in sorted(os.listdir(S)):
+        if f.endswith(".whl"):
+            if first:
+                shutil.copy(os.path.join(S, f), B)
+            continue
+        stem = None
+        for ext in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"):
+            if f.endswith(ext):
+                stem = f[:-len(ext)]
+                break
+        if stem is None:
+            continue
+        tmp = os.path.join(B, ".unpack-" + stem)
+        try:
+            shutil.unpack_archive(os.path.join(S, f), tmp, filter="data")
+        except TypeError:
+            shutil.unpack_archive(os.path.join(S, f), tmp)
+        ents = os.listdir(tmp)
+        top = os.path.join(tmp, ents[0]) if len(ents) == 1 and os.path.isdir(os.path.join(tmp, ents[0])) else tmp
+        os.rename(top, os.path.join(B, stem))
+        shutil.rmtree(tmp, ignore_errors=True)
+if first and os.path.isdir(L):
+    for f in sorted(os.listdir(L)):
+        shutil.copytree(os.path.join(L, f), os.path.join(B, f), symlinks=True)
 `
 
-// containerInstallScript is build = "container": pip installs in the image.
-const containerInstallScript = ctrPython + `mkdir -p ` + ctrOut + `/tree
-if "$PY" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
-  set -- "$@" --report ` + ctrOut + `/report.json
-fi
-"$PY" -m pip install --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@" -r ` + ctrReq + `/requirements.txt
+// containerWheelScript builds wheels from the sdists mounted at /layerpack/sdists
+// and the local packages at /layerpack/local, each in place at its fixed folder
+// (pip 21.3 and later build a local folder in place), into /out/NAME/.
+const containerWheelScript = ctrPython + `mkdir -p ` + ctrOut + `
+"$PY" -c '` + ctrUnpack + `' ` + ctrSdists + `
+for d in ` + ctrBuild + `/*/; do
+  d=${d%/}
+  "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir "` + ctrOut + `/${d##*/}" "$@" "$d"
+done
+rm -rf ` + ctrBuild + `
+`
+
+// containerInstallScript is build = "container": pip resolves and downloads in the
+// image (hashes checked), every sdist and local package is built at its fixed
+// folder (never in pip's random pip-req-build-XXXXXXXX), and the resulting wheels,
+// exactly the resolved set, are installed with --no-deps. pip resolves the
+// requirements' path lines against its working folder, ctrBuild, where the
+// local packages are.
+const containerInstallScript = ctrPython + `dl=` + ctrOut + `/.layerpack-dl
+mkdir -p ` + ctrOut + `/tree "$dl"
+"$PY" -c '` + ctrUnpack + `' ` + ctrSdists + `
+cd ` + ctrBuild + `
+"$PY" -m pip download --disable-pip-version-check --no-input --dest "$dl" "$@" $LP_REQ_ARGS -r ` + ctrReq + `/requirements.txt
+"$PY" -c '` + ctrUnpack + `' "$dl" again
+for f in "$dl"/*; do
+  case "$f" in *.whl) ;; *) rm -f "$f" ;; esac
+done
+for d in ` + ctrBuild + `/*/; do
+  "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir "$dl" "$@" "${d%/}"
+done
+cd /
+"$PY" -m pip install --no-index --no-deps --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$dl"/*.whl
+rm -rf ` + ctrBuild + ` "$dl"
 `
 
 // ctrIndex is the index settings for a container step: plain options as arguments,
@@ -132,7 +211,7 @@ func (jb *job) containerIndex() (*ctrIndex, error) {
 
 // stepEnv is the environment of the builder's container steps.
 func (jb *job) stepEnv(t Target, args []string) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"LP_PYVER":                      t.Version,
 		"LP_PIP_ARGS":                   shellQuote(args),
 		"PIP_CACHE_DIR":                 ctrPipCache,
@@ -141,6 +220,10 @@ func (jb *job) stepEnv(t Target, args []string) map[string]string {
 		"PIP_ROOT_USER_ACTION":          "ignore",
 		"PYTHONDONTWRITEBYTECODE":       "1",
 	}
+	for k, v := range buildFlags {
+		env[k] = v
+	}
+	return env
 }
 
 func (jb *job) engine() (engine.Engine, error) {
@@ -155,9 +238,10 @@ func (jb *job) image(t Target) string {
 	return jb.j.Images.For(t.Runtimes[0], t.Arch)
 }
 
-// containerWheels builds wheels from the sdists in sdistDir into wheelDir, in the
-// build container for the target architecture.
-func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir string, names []string) error {
+// containerWheels builds wheels from the sdists in sdistDir and the local package
+// folders in localDir ("" for none) into wheelDir/NAME/, in the build container
+// for the target architecture.
+func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir string, names []string, localDir string) error {
 	eng, err := jb.engine()
 	if err != nil {
 		return err
@@ -173,7 +257,7 @@ func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir
 		Script:          containerWheelScript,
 		Dir:             "/",
 		Env:             jb.stepEnv(t, ci.args),
-		Mounts:          append([]engine.Mount{{Source: sdistDir, Target: ctrSdists}}, ci.mounts...),
+		Mounts:          append(localMounts(sdistDir, localDir), ci.mounts...),
 		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
 		Secrets:         ci.secrets,
 		Output:          ctrOut,
@@ -198,16 +282,38 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 	if err := os.MkdirAll(reqDir, 0o755); err != nil {
 		return err
 	}
-	if _, err := rs.reqs.Write(filepath.Join(reqDir, "requirements.txt"), filepath.Join(reqDir, "constraints.txt")); err != nil {
+	locals := rs.reqs.Locals()
+	jb.warnEditable(locals)
+	localDir, sdistDir := filepath.Join(jb.j.Work, "local-install-"+t.Version), filepath.Join(jb.j.Work, "local-install-sdists-"+t.Version)
+	for _, l := range locals {
+		if rs.reqs.HasHashes() {
+			return fmt.Errorf("%s:%d: the local package %s has no hash to check, but the requirements use --hash (build = \"container\" installs it from its folder): use build = \"auto\", which hashes the wheel it builds", filepath.Base(l.File), l.Num, l.Text)
+		}
+		for _, d := range []string{localDir, sdistDir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		if err := stageLocal(l.Local, jb.localName(l.Local), localDir, sdistDir); err != nil {
+			return err
+		}
+	}
+	if len(locals) == 0 {
+		localDir, sdistDir = "", ""
+	}
+	line := func(l Line) string { return ctrLocalLine(l, jb.localName(l.Local)) }
+	if _, err := rs.reqs.WriteWith(filepath.Join(reqDir, "requirements.txt"), filepath.Join(reqDir, "constraints.txt"), line); err != nil {
 		return err
 	}
-	args := append([]string(nil), ci.args...)
+	var reqArgs []string
 	if rs.reqs.HasHashes() {
-		args = append(args, "--require-hashes")
+		reqArgs = append(reqArgs, "--require-hashes")
 	}
 	if rs.noDeps {
-		args = append(args, "--no-deps")
+		reqArgs = append(reqArgs, "--no-deps")
 	}
+	env := jb.stepEnv(t, ci.args)
+	env["LP_REQ_ARGS"] = strings.Join(reqArgs, " ")
 	out := dir + ".out"
 	step := &engine.Step{
 		Name:            fmt.Sprintf("%s: pip install (CPython %s, %s)", jb.j.Layer.Name, t.Version, t.Arch),
@@ -215,8 +321,8 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 		Image:           jb.image(t),
 		Script:          containerInstallScript,
 		Dir:             "/",
-		Env:             jb.stepEnv(t, args),
-		Mounts:          append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, ci.mounts...),
+		Env:             env,
+		Mounts:          append(append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, localMounts(sdistDir, localDir)...), ci.mounts...),
 		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
 		Secrets:         ci.secrets,
 		Output:          ctrOut,
@@ -236,6 +342,18 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 		}
 	}
 	return os.RemoveAll(out)
+}
+
+// localMounts mounts the sdists and local package folders of a step ("": none).
+func localMounts(sdistDir, localDir string) []engine.Mount {
+	var m []engine.Mount
+	if sdistDir != "" {
+		m = append(m, engine.Mount{Source: sdistDir, Target: ctrSdists})
+	}
+	if localDir != "" {
+		m = append(m, engine.Mount{Source: localDir, Target: ctrLocal})
+	}
+	return m
 }
 
 // shellQuote joins args for `eval "set -- $LP_PIP_ARGS"`.

@@ -92,7 +92,8 @@ func writeWheel(t testing.TB, dir string, w wheelSpec) string {
 
 // extBackend is a PEP 517 build backend that compiles one C file into an extension
 // module with the C compiler and writes the wheel by hand: the sdist needs nothing
-// from an index to build.
+// from an index to build. It compiles in the folder pip builds in, with -g, as
+// setuptools does: the folder is then in the module's debug info and build id.
 const extBackend = `import base64, hashlib, os, subprocess, sys, sysconfig, tempfile, zipfile
 
 NAME, VERSION = open("NAME").read().split()
@@ -121,8 +122,11 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     with tempfile.TemporaryDirectory() as tmp:
         so = os.path.join(tmp, NAME + suffix)
-        subprocess.check_call([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2",
-                               "-I", sysconfig.get_paths()["include"], NAME + ".c", "-o", so])
+        # Like setuptools: debug info (which names the build folder), and the
+        # environment's CFLAGS and LDFLAGS after the backend's own.
+        flags = os.environ.get("CFLAGS", "").split() + os.environ.get("LDFLAGS", "").split()
+        subprocess.check_call([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", "-g"] + flags +
+                              ["-I", sysconfig.get_paths()["include"], NAME + ".c", "-o", so])
         di = "%s-%s.dist-info" % (NAME, VERSION)
         files = {
             NAME + suffix: open(so, "rb").read(),

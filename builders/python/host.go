@@ -201,6 +201,18 @@ type reqSpec struct {
 	path   string
 	reqs   *Requirements
 	noDeps bool // a lock export: every package is listed, pinned
+	// localPlatform: a local package built a platform wheel (linux_<cpu>), which
+	// the install must accept besides the manylinux tags.
+	localPlatform bool
+}
+
+// targetArgs are pip's options selecting wheels for the target.
+func (jb *job) targetArgs(t Target, rs *reqSpec) []string {
+	a := t.pipTargetArgs()
+	if rs.localPlatform {
+		a = append(a, "--platform", t.LocalPlatform())
+	}
+	return a
 }
 
 // reqFor returns the requirements of a target: the layer's file, or the project's
@@ -258,9 +270,15 @@ func (jb *job) installTarget(ctx context.Context, t Target, dir string) error {
 		jb.logf("no usable pip on the host (%v): installing in the build container instead", tools.Err)
 		return jb.containerInstall(ctx, t, rs, dir)
 	}
+	if rs, err = jb.localSpec(ctx, t, rs); err != nil {
+		return err
+	}
 	var fastErr error
 	if installer(jb.p) == "uv" {
-		if tools.UV == "" {
+		if rs.localPlatform {
+			jb.logf("a local package is compiled: installing with pip %s (uv does not install linux_%s wheels for a manylinux target)", tools.Pip, t.Arch.GNU())
+			fastErr = jb.pipFast(ctx, t, rs, dir)
+		} else if tools.UV == "" {
 			jb.logf("installer = \"uv\" but uv is not on PATH: using pip %s instead", tools.Pip)
 			fastErr = jb.pipFast(ctx, t, rs, dir)
 		} else {
@@ -286,7 +304,7 @@ func (jb *job) installTarget(ctx context.Context, t Target, dir string) error {
 func (jb *job) pipFast(ctx context.Context, t Target, rs *reqSpec, dir string) error {
 	args := []string{"install", "--quiet", "--target", dir, "--no-compile", "--no-warn-script-location", "--no-warn-conflicts",
 		"--only-binary=:all:"}
-	args = append(args, t.pipTargetArgs()...)
+	args = append(args, jb.targetArgs(t, rs)...)
 	if jb.b.tools(false).pipAtLeast(22, 2) {
 		args = append(args, "--report", filepath.Join(dir+".report", "report.json"))
 	}
@@ -386,7 +404,7 @@ func (it *reportItem) pin() string {
 func (jb *job) viaSdists(ctx context.Context, t Target, rs *reqSpec, dir string) error {
 	repPath := filepath.Join(dir+".report", "report.json")
 	args := []string{"install", "--quiet", "--dry-run", "--ignore-installed", "--prefer-binary", "--report", repPath}
-	args = append(args, t.pipTargetArgs()...)
+	args = append(args, jb.targetArgs(t, rs)...)
 	args = append(args, jb.commonArgs(rs)...)
 	args = append(args, "-r", rs.path)
 	if !jb.b.tools(false).pipAtLeast(22, 2) {
@@ -461,7 +479,7 @@ func (jb *job) viaSdists(ctx context.Context, t Target, rs *reqSpec, dir string)
 		return err
 	}
 	// 2. Their wheels, built in the build container for the target.
-	if err := jb.containerWheels(ctx, t, sdistDir, wheelDir, names); err != nil {
+	if err := jb.containerWheels(ctx, t, sdistDir, wheelDir, names, ""); err != nil {
 		return err
 	}
 	// 3. Everything else, as wheels for the target, exactly as resolved.
@@ -471,7 +489,7 @@ func (jb *job) viaSdists(ctx context.Context, t Target, rs *reqSpec, dir string)
 			return err
 		}
 		in := []string{"install", "--quiet", "--target", dir, "--no-compile", "--no-warn-script-location", "--no-warn-conflicts", "--no-deps", "--only-binary=:all:"}
-		in = append(in, t.pipTargetArgs()...)
+		in = append(in, jb.targetArgs(t, rs)...)
 		in = append(in, jb.idx.Args()...)
 		if hashes {
 			in = append(in, "--require-hashes")
@@ -482,7 +500,7 @@ func (jb *job) viaSdists(ctx context.Context, t Target, rs *reqSpec, dir string)
 	}
 	// 4. The built wheels, into their own folder, then merged: pip --target skips
 	// folders that already exist in the target (bin/, namespace packages).
-	files, _ := filepath.Glob(filepath.Join(wheelDir, "*.whl"))
+	files, _ := filepath.Glob(filepath.Join(wheelDir, "*", "*.whl"))
 	if len(files) == 0 {
 		return fmt.Errorf("the build container produced no wheel for %s", strings.Join(names, ", "))
 	}

@@ -125,6 +125,11 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 	for _, f := range src.files() {
 		in = append(in, builders.Input{Name: "file:" + b.display(p, f), Path: f})
 	}
+	if src.reqs != nil {
+		for _, l := range src.reqs.Locals() {
+			in = append(in, builders.Input{Name: "local:" + b.display(p, l.Local), Path: l.Local})
+		}
+	}
 	idx := b.index(p, src)
 	for _, f := range idx.FindLinks {
 		if !strings.Contains(f, "://") {
@@ -204,6 +209,19 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 			} else {
 				s = append(s, "fail, naming them, if some requirement has no such wheel (build = \"host\")")
 			}
+		}
+	}
+	if src.reqs != nil {
+		if ls := src.reqs.Locals(); len(ls) > 0 {
+			var names []string
+			for _, l := range ls {
+				names = append(names, b.display(p, l.Local))
+			}
+			how := "a wheel of each built from a copy on the host; compiled ones rebuilt in the build container at a fixed folder"
+			if mode == "container" {
+				how = "mounted read-only, copied to a fixed folder and built in the build container"
+			}
+			s = append(s, "local packages "+strings.Join(names, ", ")+": "+how)
 		}
 	}
 	if idx := b.index(p, src); len(idx.Args()) > 0 {
@@ -388,6 +406,11 @@ type job struct {
 	log *maskWriter
 
 	unpinnedWarned bool
+	editableWarned bool
+	// localNames and pureLocal are the local packages' folder names and the
+	// pure wheels built of them (the same for every target).
+	localNames map[string]string
+	pureLocal  map[string]string
 }
 
 func (jb *job) logf(format string, a ...any) {

@@ -106,22 +106,29 @@ func TestRealNewGlibcRejectedForAL2(t *testing.T) {
 	}
 }
 
-// Two builds from empty caches give the same CodeSha256 (the sdist compiled in the
-// container each time).
+// Two builds from empty caches, in two project folders, give the same CodeSha256
+// on each architecture (arm64 under QEMU): the sdist, compiled with debug info,
+// is built at a fixed folder with the folder mapped away, never in pip's random
+// pip-req-build-XXXXXXXX, which went into the debug info, the GNU build id and
+// RECORD.
 func TestRealDeterministic(t *testing.T) {
 	env := lambdatest.Need(t)
-	var sums []string
+	sums := map[lambda.Arch][]string{}
 	for i := 0; i < 2; i++ {
 		dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"purepkg==1.0\ncext==1.0\n",
 			func(d string) { writeFixtures(t, d, true) })
-		res, log, err := realBuild(t, env.Engine(t), dir, lambda.X86_64)
+		res, log, err := realBuild(t, env.Engine(t), dir)
 		if err != nil {
 			t.Fatalf("build %d: %v\n%s", i, err, log)
 		}
-		sums = append(sums, res[lambda.X86_64].CodeSha256)
+		for _, arch := range lambda.Arches {
+			sums[arch] = append(sums[arch], res[arch].CodeSha256)
+		}
 	}
-	if sums[0] != sums[1] {
-		t.Errorf("two clean builds differ: %s %s", sums[0], sums[1])
+	for _, arch := range lambda.Arches {
+		if sums[arch][0] != sums[arch][1] {
+			t.Errorf("%s: two clean builds differ: %s %s", arch, sums[arch][0], sums[arch][1])
+		}
 	}
 }
 
@@ -185,5 +192,83 @@ ls /opt/python/lib/python3.12/site-packages`, nil)
 	}
 	if res[lambda.X86_64].CodeSha256 != res2[lambda.X86_64].CodeSha256 {
 		t.Errorf("two clean builds differ: %s %s", res[lambda.X86_64].CodeSha256, res2[lambda.X86_64].CodeSha256)
+	}
+}
+
+// Local packages in the requirements (a pure one beside the file, a compiled one
+// through a -r include in a subfolder), for both architectures: the pure one is
+// built on the host, the compiled one in the build container (QEMU for arm64) at
+// the fixed folder. The layer imports in the image of each architecture, and a
+// second build from clean caches in another folder gives the same CodeSha256.
+func TestRealLocalPackages(t *testing.T) {
+	env := lambdatest.Need(t)
+	mk := func() string {
+		dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"purepkg==1.0\n./localpkg\n-r reqs/more.txt\n",
+			func(d string) { writeFixtures(t, d, false) })
+		writePurePkg(t, filepath.Join(dir, "localpkg"), "localpkg", "7", "helperpkg==1.0")
+		writeCompiledPkg(t, filepath.Join(dir, "native", "cpkg"), "cpkg")
+		os.MkdirAll(filepath.Join(dir, "reqs"), 0o755)
+		os.WriteFile(filepath.Join(dir, "reqs", "more.txt"), []byte("../native/cpkg\n"), 0o644)
+		return dir
+	}
+	eng := env.Engine(t)
+	res, log, err := realBuild(t, eng, mk())
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		out := env.Run(t, arch, res[arch].Path, `PYTHONPATH=/opt/python/lib/python3.11/site-packages python3 -c '
+import platform, localpkg, cpkg, purepkg
+assert cpkg.add(40, 2) == 42 and localpkg.VALUE == 7 and purepkg.VALUE == 42
+print("ok", platform.machine(), cpkg.__file__)
+'`, nil)
+		if !strings.Contains(out, "ok "+arch.GNU()+" /opt/python/lib/python3.11/site-packages/cpkg.cpython-311-"+arch.GNU()+"-linux-gnu.so") {
+			t.Errorf("%s load test:\n%s", arch, out)
+		}
+	}
+	res2, log, err := realBuild(t, eng, mk())
+	if err != nil {
+		t.Fatalf("second build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		if res[arch].CodeSha256 != res2[arch].CodeSha256 {
+			t.Errorf("%s: two clean builds in two folders differ: %s %s", arch, res[arch].CodeSha256, res2[arch].CodeSha256)
+		}
+	}
+}
+
+// build = "container": pip resolves and downloads in the image, then the sdist
+// and the local compiled package are built at the fixed folder. The layer loads,
+// and two clean builds in two folders give the same CodeSha256 (x86_64).
+func TestRealContainerModeDeterministic(t *testing.T) {
+	env := lambdatest.Need(t)
+	mk := func() string {
+		dir := realProject(t, env, layerToml(`"python3.11"`, "build = \"container\"\n"), hermetic+"purepkg==1.0\ncext==1.0\n./native/cpkg\n",
+			func(d string) { writeFixtures(t, d, true) })
+		writeCompiledPkg(t, filepath.Join(dir, "native", "cpkg"), "cpkg")
+		return dir
+	}
+	eng := env.Engine(t)
+	var sums []string
+	for i := 0; i < 2; i++ {
+		res, log, err := realBuild(t, eng, mk(), lambda.X86_64)
+		if err != nil {
+			t.Fatalf("build %d: %v\n%s", i, err, log)
+		}
+		r := res[lambda.X86_64]
+		sums = append(sums, r.CodeSha256)
+		if i == 0 {
+			out := env.Run(t, lambda.X86_64, r.Path, `PYTHONPATH=/opt/python/lib/python3.11/site-packages python3 -c '
+import cext, cpkg, purepkg
+assert cext.add(1, 2) == 3 and cpkg.add(40, 2) == 42 and purepkg.VALUE == 42
+print("ok")
+'`, nil)
+			if strings.TrimSpace(out) != "ok" {
+				t.Errorf("load test:\n%s", out)
+			}
+		}
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two clean builds differ: %s %s", sums[0], sums[1])
 	}
 }

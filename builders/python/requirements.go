@@ -35,6 +35,26 @@ type Line struct {
 	Hashes []string     // "sha256:..."
 	// Options are other per-requirement options (--config-settings...), kept as written.
 	Options []string
+	// Local is the absolute path of a local package (a folder with pyproject.toml
+	// or setup.py, or an sdist or wheel file), resolved against the folder of the
+	// file that names it: pip would resolve it against its working folder, a
+	// scratch folder. LocalExtras is its "[extra,...]" suffix, as written.
+	Local       string
+	LocalExtras string
+	// Editable is a "-e PATH" line: installed as a regular package (a layer
+	// cannot point at a host folder), with a warning.
+	Editable bool
+}
+
+// Locals are the requirement lines that name local packages, in file order.
+func (r *Requirements) Locals() []Line {
+	var out []Line
+	for _, l := range r.Reqs {
+		if l.Local != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // HasHashes reports whether any requirement carries --hash: pip then requires hashes
@@ -185,7 +205,22 @@ func (r *Requirements) read(path string, constraint bool, getenv func(string) st
 					return fmt.Errorf("%s: %w", where, err)
 				}
 			case "-e", "--editable":
-				return fmt.Errorf("%s: editable requirements (-e) cannot go into a layer; install the package normally", where)
+				rest := fields[1:]
+				if !hasVal {
+					rest = fields[2:]
+				}
+				line, err := parseReqLine(append([]string{args[1]}, rest...), abs, ll.num)
+				if err == nil && line.Local == "" {
+					err = fmt.Errorf("only a local folder can be editable here (-e %s): use a version or a URL", args[1])
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", where, err)
+				}
+				if constraint {
+					return fmt.Errorf("%s: -e in a constraints file", where)
+				}
+				line.Editable = true
+				r.Reqs = append(r.Reqs, line)
 			case "-f", "--find-links":
 				v := args[1]
 				if !strings.Contains(v, "://") && !filepath.IsAbs(v) {
@@ -244,9 +279,11 @@ func parseReqLine(fields []string, file string, num int) (Line, error) {
 		return l, fmt.Errorf("a line with options but no requirement")
 	}
 	// A bare URL or path has no name until pip reads it.
-	if strings.Contains(req[0], "://") || strings.HasPrefix(req[0], ".") || strings.HasPrefix(req[0], "/") ||
-		strings.HasSuffix(req[0], ".whl") || strings.HasSuffix(req[0], ".tar.gz") || strings.HasSuffix(req[0], ".zip") {
+	if strings.Contains(req[0], "://") {
 		return l, nil
+	}
+	if looksLikePath(req[0]) {
+		return l, l.resolveLocal(req[0], filepath.Dir(file))
 	}
 	r, err := ParseRequirement(l.Text)
 	if err != nil {
@@ -254,6 +291,57 @@ func parseReqLine(fields []string, file string, num int) (Line, error) {
 	}
 	l.Req = r
 	return l, nil
+}
+
+// archiveExts are the file names pip installs as an sdist or a wheel.
+var archiveExts = []string{".whl", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"}
+
+// looksLikePath is pip's test for a requirement that is a path: it has a slash
+// or starts with a dot, or it names an archive.
+func looksLikePath(s string) bool {
+	if strings.Contains(s, "/") || strings.HasPrefix(s, ".") {
+		return true
+	}
+	return archiveExt(s) != ""
+}
+
+func archiveExt(s string) string {
+	for _, e := range archiveExts {
+		if strings.HasSuffix(s, e) {
+			return e
+		}
+	}
+	return ""
+}
+
+// resolveLocal resolves a path requirement against dir and checks that it is a
+// package folder or an archive.
+func (l *Line) resolveLocal(p, dir string) error {
+	p = strings.TrimPrefix(p, "file:")
+	if i := strings.LastIndex(p, "["); i > 0 && strings.HasSuffix(p, "]") {
+		p, l.LocalExtras = p[:i], p[i:]
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("local package %s: %w (a path is relative to the requirements file that names it)", l.Text, err)
+	}
+	if st.IsDir() {
+		if !exists(filepath.Join(p, "pyproject.toml")) && !exists(filepath.Join(p, "setup.py")) {
+			return fmt.Errorf("local package %s: %s has neither pyproject.toml nor setup.py", l.Text, p)
+		}
+	} else if archiveExt(p) == "" {
+		return fmt.Errorf("local package %s: %s is neither a package folder nor an sdist or wheel file", l.Text, p)
+	}
+	l.Local = filepath.Clean(p)
+	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 type logicalLine struct {
@@ -308,6 +396,12 @@ func commentStart(s string) int {
 // builder merges them into its index settings, given to the container as
 // arguments, mounts and secrets.
 func (r *Requirements) Write(reqPath, consPath string) (bool, error) {
+	return r.WriteWith(reqPath, consPath, nil)
+}
+
+// WriteWith is Write with each local package's line replaced by local(line)
+// (nil: the line as written).
+func (r *Requirements) WriteWith(reqPath, consPath string, local func(Line) string) (bool, error) {
 	var b strings.Builder
 	for _, o := range r.Options {
 		switch o[0] {
@@ -318,6 +412,10 @@ func (r *Requirements) Write(reqPath, consPath string) (bool, error) {
 	}
 	writeLines := func(b *strings.Builder, ls []Line) {
 		for _, l := range ls {
+			if l.Local != "" && local != nil {
+				b.WriteString(local(l) + "\n")
+				continue
+			}
 			b.WriteString(l.Text)
 			for _, o := range l.Options {
 				b.WriteString(" " + o)

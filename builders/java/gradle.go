@@ -1,9 +1,9 @@
 package java
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/hostcmd"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,16 +72,14 @@ func (b *Builder) resolveGradle(ctx context.Context, j *builders.Job, s *spec) (
 		return nil, err
 	}
 	out := filepath.Join(j.Work, "gradle-classpath.txt")
-	cmd := exec.CommandContext(ctx, gradle, "--no-daemon", "-q", "--project-dir", filepath.Dir(s.gradle), "--init-script", init, "layerpackClasspath")
-	cmd.Dir = filepath.Dir(s.gradle)
-	cmd.Env = append(b.toolEnv(), "LAYERPACK_CLASSPATH_OUT="+out)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
+	text, err := hostcmd.Run(ctx, hostcmd.Cmd{What: "gradle", Path: gradle,
+		Args: []string{"--no-daemon", "-q", "--project-dir", filepath.Dir(s.gradle), "--init-script", init, "layerpackClasspath"},
+		Dir:  filepath.Dir(s.gradle), Env: append(b.toolEnv(), "LAYERPACK_CLASSPATH_OUT="+out)})
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("gradle failed (%v); its output ends:%s", err, tail(buf.String(), 15))
+		return nil, fmt.Errorf("gradle failed (%v); its output ends:%s", exitOf(err), tail(text, 15))
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {

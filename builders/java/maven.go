@@ -8,10 +8,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/hostcmd"
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -201,24 +201,21 @@ func (b *Builder) runList(ctx context.Context, j *builders.Job, mvn, repo, pom, 
 	}
 	args = append(args, "-f", pom, Plugin+":list", "-DoutputFile="+outFile)
 	args = append(args, listFlags...)
-	cmd := exec.CommandContext(ctx, mvn, args...)
-	cmd.Dir = dir
-	cmd.Env = b.toolEnv()
+	env := b.toolEnv()
 	if b.getenv("MAVEN_OPTS") == "" {
 		// A short Maven run spends most of its time compiling Maven with the JIT's
 		// second tier; the first alone halves it. Only the speed changes.
-		cmd.Env = append(cmd.Env, "MAVEN_OPTS=-XX:TieredStopAtLevel=1")
+		env = append(env, "MAVEN_OPTS=-XX:TieredStopAtLevel=1")
 	}
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
+	out, err := hostcmd.Run(ctx, hostcmd.Cmd{What: "mvn", Path: mvn, Args: args, Dir: dir, Env: env})
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		if j.Log != nil {
-			j.Log.Write(buf.Bytes())
+			io.WriteString(j.Log, out)
 		}
-		return nil, mavenError(buf.String(), err)
+		return nil, mavenError(out, exitOf(err))
 	}
 	return readList(j, outFile, "")
 }
@@ -333,6 +330,16 @@ func mavenError(out string, runErr error) error {
 		return fmt.Errorf("no version of %s in the repositories matches %s", ga, rng)
 	}
 	return fmt.Errorf("mvn: %s", first)
+}
+
+// exitOf is the command's own failure (an exit status) without the output
+// hostcmd adds: mavenError reports the output its own way.
+func exitOf(err error) error {
+	var ce *hostcmd.Error
+	if errors.As(err, &ce) {
+		return ce.Err
+	}
+	return err
 }
 
 func tail(s string, n int) string {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"github.com/layerpack/layerpack/internal/fsutil"
+	"github.com/layerpack/layerpack/internal/hostcmd"
 
 	"context"
 	"encoding/json"
@@ -250,8 +251,9 @@ func copyAny(src, dst string) error {
 	})
 }
 
-// runHost runs the install in dir, its output going to log.
-func runHost(ctx context.Context, toolPath string, c *hostInstall, dir string, log io.Writer) error {
+// runHost runs the install in dir with the builder's environment plus the
+// command's, its output going to log.
+func runHost(ctx context.Context, toolPath string, c *hostInstall, dir string, environ []string, log io.Writer) error {
 	if c.YarnRC != "" {
 		rc := filepath.Join(dir, ".yarnrc.yml")
 		old, err := os.ReadFile(rc)
@@ -267,50 +269,8 @@ func runHost(ctx context.Context, toolPath string, c *hostInstall, dir string, l
 			}
 		}
 	}
-	cmd := exec.CommandContext(ctx, toolPath, c.Args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), c.Env...)
-	cmd.Env = append(cmd.Env, "npm_config_update_notifier=false", "npm_config_fund=false", "npm_config_audit=false")
-	var tail tailBuffer
-	cmd.Stdout = io.MultiWriter(log, &tail)
-	cmd.Stderr = io.MultiWriter(log, &tail)
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%s failed: %v\n%s", c.String(), err, tail.String())
-	}
-	return nil
-}
-
-// tailBuffer keeps the last lines written to it.
-type tailBuffer struct {
-	mu    sync.Mutex
-	lines []string
-	part  string
-}
-
-const tailLines = 25
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.part + string(b)
-	parts := strings.Split(s, "\n")
-	t.part = parts[len(parts)-1]
-	t.lines = append(t.lines, parts[:len(parts)-1]...)
-	if len(t.lines) > tailLines {
-		t.lines = t.lines[len(t.lines)-tailLines:]
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := append([]string(nil), t.lines...)
-	if t.part != "" {
-		out = append(out, t.part)
-	}
-	return strings.Join(out, "\n")
+	env := append(append([]string(nil), environ...), c.Env...)
+	env = append(env, "npm_config_update_notifier=false", "npm_config_fund=false", "npm_config_audit=false")
+	_, err := hostcmd.Run(ctx, hostcmd.Cmd{What: c.String(), Path: toolPath, Args: c.Args, Dir: dir, Env: env, Log: log, Tail: 25})
+	return err
 }

@@ -327,7 +327,7 @@ func (b *Builder) hostInstall(ctx context.Context, j *builders.Job, p *project, 
 	}
 	root := filepath.Join(srcRoot, filepath.FromSlash(rel))
 	logf("%s (%s %s)", c, p.Manager, version)
-	if err := runHost(ctx, toolPath, c, root, logOf(j)); err != nil {
+	if err := runHost(ctx, toolPath, c, root, b.env(), logOf(j)); err != nil {
 		return "", nil, err
 	}
 	// What the install read is not part of the layer.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/hostcmd"
 	"io"
 	"os"
 	"os/exec"
@@ -17,7 +18,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/layerpack/layerpack/internal/redact"
 )
 
 // hostTools is what the host offers for the fast path.
@@ -130,45 +130,12 @@ func hashString(s string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// commandError is a failed host command with the tail of its output (masked).
-type commandError struct {
-	what  string
-	lines []string
-	err   error
-}
-
-func (e *commandError) Error() string {
-	if len(e.lines) == 0 {
-		return fmt.Sprintf("%s: %v", e.what, e.err)
-	}
-	return fmt.Sprintf("%s: %v:\n  %s", e.what, e.err, strings.Join(e.lines, "\n  "))
-}
-
-func (e *commandError) Unwrap() error { return e.err }
-
-// output is the whole output of the failed command, for pattern checks.
-func (e *commandError) output() string { return strings.Join(e.lines, "\n") }
-
 // runHost runs a host command, writing its output (masked) to the job's log and
 // returning the last lines in the error when it fails.
 func (jb *job) runHost(ctx context.Context, what string, env []string, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(jb.b.environ(), env...)
-	cmd.Dir = jb.j.Work
-	var buf bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&buf, jb.log)
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		lines := strings.Split(strings.TrimRight(jb.log.mask(buf.String()), "\n"), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
-		}
-		return &commandError{what: what, lines: lines, err: err}
-	}
-	return nil
+	_, err := hostcmd.Run(ctx, hostcmd.Cmd{What: what, Path: name, Args: args, Dir: jb.j.Work,
+		Env: append(jb.b.environ(), env...), Log: jb.log.w, Secrets: jb.log.secrets})
+	return err
 }
 
 // pip runs the host pip through the driver, for target t.
@@ -290,8 +257,8 @@ func (jb *job) installTarget(ctx context.Context, t Target, dir string) error {
 	if fastErr == nil {
 		return nil
 	}
-	var ce *commandError
-	if !errors.As(fastErr, &ce) || !noWheel.MatchString(ce.output()) {
+	var ce *hostcmd.Error
+	if !errors.As(fastErr, &ce) || !noWheel.MatchString(ce.Output()) {
 		return fastErr
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -573,9 +540,7 @@ func newMaskWriter(w io.Writer, secrets []string) *maskWriter {
 	return &maskWriter{w: w, secrets: secrets}
 }
 
-func (m *maskWriter) mask(s string) string {
-	return redact.URLs(redact.Values(s, m.secrets))
-}
+func (m *maskWriter) mask(s string) string { return hostcmd.Mask(s, m.secrets) }
 
 func (m *maskWriter) Write(p []byte) (int, error) {
 	m.mu.Lock()

@@ -116,6 +116,15 @@ type Job struct {
 	CacheDir string
 }
 
+// Step is a container step of this job: s with its name, the architecture and
+// image it runs as, the zip's timestamp and --no-cache filled in, so every
+// builder's steps get them the same way.
+func (j *Job) Step(name string, arch lambda.Arch, image string, s engine.Step) *engine.Step {
+	s.Name, s.Arch, s.Image = name, arch, image
+	s.SourceDateEpoch, s.NoCache = j.SourceDateEpoch, j.NoCache
+	return &s
+}
+
 // Input is one thing a cache key depends on.
 type Input struct {
 	// Name says what it is, for `plan --json` and debugging ("file:requirements.txt").

@@ -82,20 +82,15 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	for k, v := range n.Env {
 		env[k] = v
 	}
-	step := &engine.Step{
-		Name:            fmt.Sprintf("%s: native build (%s)", j.Layer.Name, j.Target.Arch),
-		Arch:            j.Target.Arch,
-		Image:           j.Image,
-		Script:          buildScript,
-		Dir:             "/",
-		Env:             env,
-		Mounts:          []engine.Mount{{Source: n.AbsContext, Target: contextMount}},
-		Caches:          packageCaches,
-		Output:          "/opt",
-		Dest:            out,
-		SourceDateEpoch: j.SourceDateEpoch,
-		NoCache:         j.NoCache,
-	}
+	step := j.Step(fmt.Sprintf("%s: native build (%s)", j.Layer.Name, j.Target.Arch), j.Target.Arch, j.Image, engine.Step{
+		Script: buildScript,
+		Dir:    "/",
+		Env:    env,
+		Mounts: []engine.Mount{{Source: n.AbsContext, Target: contextMount}},
+		Caches: packageCaches,
+		Output: "/opt",
+		Dest:   out,
+	})
 	if err := j.Engine.Run(ctx, step); err != nil {
 		return err
 	}

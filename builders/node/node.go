@@ -413,21 +413,16 @@ func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return nil, err
 	}
-	step := &engine.Step{
-		Name:            stepName(j, "native build"),
-		Arch:            j.Target.Arch,
-		Image:           j.Image,
-		Script:          rebuildScript,
-		Dir:             "/",
-		Env:             stepEnv(env),
-		Mounts:          []engine.Mount{{Source: sub, Target: treeMount}},
-		Caches:          []engine.Cache{{Key: "npm", Target: npmCache}},
-		Secrets:         secs,
-		Output:          outDir,
-		Dest:            dest,
-		SourceDateEpoch: j.SourceDateEpoch,
-		NoCache:         j.NoCache,
-	}
+	step := j.Step(stepName(j, "native build"), j.Target.Arch, j.Image, engine.Step{
+		Script:  rebuildScript,
+		Dir:     "/",
+		Env:     stepEnv(env),
+		Mounts:  []engine.Mount{{Source: sub, Target: treeMount}},
+		Caches:  []engine.Cache{{Key: "npm", Target: npmCache}},
+		Secrets: secs,
+		Output:  outDir,
+		Dest:    dest,
+	})
 	if err := j.Engine.Run(ctx, step); err != nil {
 		return nil, err
 	}
@@ -545,21 +540,16 @@ func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *proj
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return "", err
 	}
-	step := &engine.Step{
-		Name:            stepName(j, "install"),
-		Arch:            j.Target.Arch,
-		Image:           j.Image,
-		Script:          installScript,
-		Dir:             "/",
-		Env:             stepEnv(env),
-		Mounts:          []engine.Mount{{Source: srcRoot, Target: srcMount}},
-		Caches:          []engine.Cache{{Key: "npm", Target: npmCache}},
-		Secrets:         secs,
-		Output:          outDir,
-		Dest:            dest,
-		SourceDateEpoch: j.SourceDateEpoch,
-		NoCache:         j.NoCache,
-	}
+	step := j.Step(stepName(j, "install"), j.Target.Arch, j.Image, engine.Step{
+		Script:  installScript,
+		Dir:     "/",
+		Env:     stepEnv(env),
+		Mounts:  []engine.Mount{{Source: srcRoot, Target: srcMount}},
+		Caches:  []engine.Cache{{Key: "npm", Target: npmCache}},
+		Secrets: secs,
+		Output:  outDir,
+		Dest:    dest,
+	})
 	if err := j.Engine.Run(ctx, step); err != nil {
 		return "", err
 	}

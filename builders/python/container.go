@@ -250,21 +250,16 @@ func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir
 	if err != nil {
 		return err
 	}
-	step := &engine.Step{
-		Name:            fmt.Sprintf("%s: pip wheel %s (CPython %s, %s)", jb.j.Layer.Name, strings.Join(names, " "), t.Version, t.Arch),
-		Arch:            t.Arch,
-		Image:           jb.image(t),
-		Script:          containerWheelScript,
-		Dir:             "/",
-		Env:             jb.stepEnv(t, ci.args),
-		Mounts:          append(localMounts(sdistDir, localDir), ci.mounts...),
-		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
-		Secrets:         ci.secrets,
-		Output:          ctrOut,
-		Dest:            wheelDir,
-		SourceDateEpoch: jb.j.SourceDateEpoch,
-		NoCache:         jb.j.NoCache,
-	}
+	step := jb.j.Step(fmt.Sprintf("%s: pip wheel %s (CPython %s, %s)", jb.j.Layer.Name, strings.Join(names, " "), t.Version, t.Arch), t.Arch, jb.image(t), engine.Step{
+		Script:  containerWheelScript,
+		Dir:     "/",
+		Env:     jb.stepEnv(t, ci.args),
+		Mounts:  append(localMounts(sdistDir, localDir), ci.mounts...),
+		Caches:  []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
+		Secrets: ci.secrets,
+		Output:  ctrOut,
+		Dest:    wheelDir,
+	})
 	return eng.Run(ctx, step)
 }
 
@@ -315,21 +310,16 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 	env := jb.stepEnv(t, ci.args)
 	env["LP_REQ_ARGS"] = strings.Join(reqArgs, " ")
 	out := dir + ".out"
-	step := &engine.Step{
-		Name:            fmt.Sprintf("%s: pip install (CPython %s, %s)", jb.j.Layer.Name, t.Version, t.Arch),
-		Arch:            t.Arch,
-		Image:           jb.image(t),
-		Script:          containerInstallScript,
-		Dir:             "/",
-		Env:             env,
-		Mounts:          append(append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, localMounts(sdistDir, localDir)...), ci.mounts...),
-		Caches:          []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
-		Secrets:         ci.secrets,
-		Output:          ctrOut,
-		Dest:            out,
-		SourceDateEpoch: jb.j.SourceDateEpoch,
-		NoCache:         jb.j.NoCache,
-	}
+	step := jb.j.Step(fmt.Sprintf("%s: pip install (CPython %s, %s)", jb.j.Layer.Name, t.Version, t.Arch), t.Arch, jb.image(t), engine.Step{
+		Script:  containerInstallScript,
+		Dir:     "/",
+		Env:     env,
+		Mounts:  append(append([]engine.Mount{{Source: reqDir, Target: ctrReq}}, localMounts(sdistDir, localDir)...), ci.mounts...),
+		Caches:  []engine.Cache{{Key: "pip-" + t.Version, Target: ctrPipCache}},
+		Secrets: ci.secrets,
+		Output:  ctrOut,
+		Dest:    out,
+	})
 	if err := eng.Run(ctx, step); err != nil {
 		return err
 	}

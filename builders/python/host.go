@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
 )
 
 // hostTools is what the host offers for the fast path.

@@ -315,10 +315,7 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 		// The engine has read it once the step ran; nothing should keep it longer.
 		defer os.Remove(secretFile)
 	}
-	step := &engine.Step{
-		Name:   fmt.Sprintf("%s: bundle install (%s)", j.Layer.Name, j.Target.Arch),
-		Arch:   j.Target.Arch,
-		Image:  j.Image,
+	step := j.Step(fmt.Sprintf("%s: bundle install (%s)", j.Layer.Name, j.Target.Arch), j.Target.Arch, j.Image, engine.Step{
 		Script: installScript,
 		Dir:    "/",
 		Env: map[string]string{
@@ -332,12 +329,10 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 			"LAYERPACK_BUNDLE_RB": bundleWrapper,
 			"BUNDLE_WITHOUT":      strings.Join(p.without, ":"),
 		},
-		Mounts:          []engine.Mount{{Source: stageCtx, Target: contextMount}},
-		Output:          "/opt",
-		Dest:            out,
-		SourceDateEpoch: j.SourceDateEpoch,
-		NoCache:         j.NoCache,
-	}
+		Mounts: []engine.Mount{{Source: stageCtx, Target: contextMount}},
+		Output: "/opt",
+		Dest:   out,
+	})
 	if secret != nil {
 		step.Secrets = []engine.Secret{*secret}
 	}

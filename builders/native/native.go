@@ -115,8 +115,8 @@ func boolEnv(b bool) string {
 
 // packageCaches keep downloaded packages between builds (per architecture).
 var packageCaches = []engine.Cache{
-	{Key: "dnf", Target: "/var/cache/dnf"},
-	{Key: "yum", Target: "/var/cache/yum"},
+	{Key: "dnf", Target: "/var/cache/dnf", Locked: true},
+	{Key: "yum", Target: "/var/cache/yum", Locked: true},
 	{Key: "apt-archives", Target: "/var/cache/apt/archives"},
 }
 

@@ -24,8 +24,8 @@ type Builder struct {
 
 func New() *Builder { return &Builder{} }
 
-func (*Builder) Name() string                                    { return "native" }
-func (*Builder) Applies(l *config.Layer) bool                    { return l.Native != nil }
+func (*Builder) Name() string                 { return "native" }
+func (*Builder) Applies(l *config.Layer) bool { return l.Native != nil }
 func (*Builder) Engine(*config.Layer, builders.Target) builders.EngineNeeds {
 	return builders.EngineNeeds{Use: builders.UsesEngine}
 }

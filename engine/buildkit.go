@@ -35,6 +35,10 @@ type Options struct {
 	Addr string
 	// ArchAddr overrides Addr for one architecture ([buildkit.arm64] addr).
 	ArchAddr map[lambda.Arch]string
+	// TLS secures tcp:// addresses ([buildkit] tls_*, --tlscacert ...); ArchTLS
+	// replaces it for one architecture's address ([buildkit.arm64] tls_*).
+	TLS     TLS
+	ArchTLS map[lambda.Arch]TLS
 	// CacheDir is where a private daemon keeps its state (CacheDir/buildkitd).
 	CacheDir string
 	// Progress is the display mode: auto (default), tty, plain, quiet or rawjson.
@@ -126,6 +130,9 @@ func Open(ctx context.Context, opts Options) (*BuildKit, error) {
 			return nil, fmt.Errorf("buildkit address for %q: %w", arch, err)
 		}
 	}
+	if err := checkEndpoints(&opts); err != nil {
+		return nil, err
+	}
 	b := &BuildKit{
 		opts:        opts,
 		sys:         realSys(opts.Getenv),
@@ -163,7 +170,7 @@ func Open(ctx context.Context, opts Options) (*BuildKit, error) {
 func (b *BuildKit) slotFor(arch lambda.Arch) (*slot, error) {
 	key := "auto"
 	if t, ok := explicitTarget(&b.opts, b.sys.getenv, arch); ok {
-		key = t.Addr
+		key = t.slotKey()
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -254,7 +261,7 @@ func (b *BuildKit) predict(arch lambda.Arch) (where, native string) {
 	key := "auto"
 	t, explicit := explicitTarget(&b.opts, b.sys.getenv, arch)
 	if explicit {
-		key = t.Addr
+		key = t.slotKey()
 	}
 	b.mu.Lock()
 	sl := b.slots[key]
@@ -274,9 +281,9 @@ func (b *BuildKit) predict(arch lambda.Arch) (where, native string) {
 	}
 	if explicit {
 		if t.local() {
-			return t.Addr, nativeArch()
+			return t.String(), nativeArch()
 		}
-		return t.Addr, ""
+		return t.String(), ""
 	}
 	if _, err := os.Stat(DefaultSocket); err == nil {
 		return "unix://" + DefaultSocket, nativeArch()

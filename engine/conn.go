@@ -22,13 +22,26 @@ type target struct {
 	Via    string // what the user knows it as: "--buildkit-addr", "BUILDKIT_HOST", ...
 	Addr   string // BuildKit address (unix://, tcp://, ...); for Docker, the Docker socket as unix://
 	Docker string // Docker socket path when this is Docker's built-in BuildKit
+	TLS    TLS    // for tcp:// addresses
 }
 
 func (t target) String() string {
 	if t.Docker != "" {
 		return "docker " + t.Addr
 	}
-	return t.Addr
+	if d := t.TLS.describe(); d != "" {
+		return t.Addr + " (" + d + ")"
+	}
+	return describeAddr(t.Addr)
+}
+
+// slotKey tells connections apart: the same address with other TLS settings is
+// another connection.
+func (t target) slotKey() string {
+	if t.TLS.IsZero() {
+		return t.Addr
+	}
+	return t.Addr + "\x00" + t.TLS.CA + "\x00" + t.TLS.Cert + "\x00" + t.TLS.ServerName
 }
 
 // local reports whether the daemon runs on this machine, so that its native
@@ -88,7 +101,7 @@ func (c *conn) supports(arch lambda.Arch) bool {
 // connectClient opens a BuildKit client for t and checks, with ListWorkers, that
 // a daemon answers. gRPC dials lazily, so without that call nothing would be known.
 func connectClient(ctx context.Context, t target) (*conn, error) {
-	var opts []client.ClientOpt
+	opts := t.TLS.clientOpts()
 	addr := t.Addr
 	if t.Docker != "" {
 		opts = append(opts,
@@ -109,7 +122,10 @@ func connectClient(ctx context.Context, t target) (*conn, error) {
 	ws, err := c.ListWorkers(pctx)
 	if err != nil {
 		c.Close()
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, diagnose(ctx, t, err)
 	}
 	if len(ws) == 0 {
 		c.Close()

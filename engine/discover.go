@@ -93,16 +93,19 @@ func realSys(getenv func(string) string) *sys {
 // explicitTarget returns the address the user gave for arch, if any: a
 // per-architecture address, then Options.Addr, then BUILDKIT_HOST.
 func explicitTarget(opts *Options, getenv func(string) string, arch lambda.Arch) (target, bool) {
-	if a := opts.ArchAddr[arch]; a != "" {
-		return target{Via: "[buildkit." + string(arch) + "] addr", Addr: a}, true
+	var t target
+	switch {
+	case opts.ArchAddr[arch] != "":
+		t = target{Via: "[buildkit." + string(arch) + "] addr", Addr: opts.ArchAddr[arch]}
+	case opts.Addr != "":
+		t = target{Via: "--buildkit-addr", Addr: opts.Addr}
+	case getenv("BUILDKIT_HOST") != "":
+		t = target{Via: "BUILDKIT_HOST", Addr: getenv("BUILDKIT_HOST")}
+	default:
+		return target{}, false
 	}
-	if opts.Addr != "" {
-		return target{Via: "--buildkit-addr", Addr: opts.Addr}, true
-	}
-	if a := getenv("BUILDKIT_HOST"); a != "" {
-		return target{Via: "BUILDKIT_HOST", Addr: a}, true
-	}
-	return target{}, false
+	t.TLS = tlsFor(opts, arch, t.Addr)
+	return t, true
 }
 
 // discover finds a daemon for arch. An address given by the user (per-architecture
@@ -118,6 +121,11 @@ func discover(ctx context.Context, s *sys, opts *Options, arch lambda.Arch) (*co
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		// A daemon that answers but refuses us is not a missing daemon.
+		var ce *ConnectError
+		if errors.As(err, &ce) && ce.Kind != NoDaemon {
+			return nil, fmt.Errorf("%s %s: %w", t.Via, t.Addr, err)
 		}
 		return nil, &NoDaemonError{Arch: arch, Explicit: true, Tried: []attempt{{t.Via + " " + t.Addr, reason(err)}}}
 	}

@@ -150,8 +150,11 @@ const tlsProbeTimeout = 5 * time.Second
 // when a TLS daemon gets plain gRPC), so for tcp:// addresses it dials again
 // itself and classifies what crypto/tls reports. Other errors pass unchanged.
 func diagnose(ctx context.Context, t target, err error) error {
-	if st, ok := status.FromError(err); ok && (st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied) {
-		return &ConnectError{Addr: t.Addr, Kind: Unauthorized, Detail: "the daemon refused the request: " + st.Message(), Err: err}
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		if st := se.GRPCStatus(); st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied {
+			return &ConnectError{Addr: t.Addr, Kind: Unauthorized, Detail: "the daemon refused the request: " + st.Message(), Err: err}
+		}
 	}
 	u, perr := url.Parse(t.Addr)
 	if perr != nil || u.Scheme != "tcp" || u.Host == "" {

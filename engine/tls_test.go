@@ -5,10 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/layerpack/layerpack/lambda"
 )
@@ -186,5 +190,23 @@ func TestTLSForArch(t *testing.T) {
 	ta, _ = explicitTarget(opts, func(string) string { return "" }, lambda.ARM64)
 	if s := ta.String(); s != "tcp://h:1 (mTLS)" {
 		t.Errorf("String = %q", s)
+	}
+}
+
+// A daemon (or a proxy in front of it) that answers but refuses the request is
+// "unauthorized", not a missing daemon; other errors pass unchanged.
+func TestDiagnoseUnauthorized(t *testing.T) {
+	tg := target{Addr: "tcp://buildkit.ci:1234"}
+	for _, code := range []codes.Code{codes.Unauthenticated, codes.PermissionDenied} {
+		err := diagnose(context.Background(), tg, fmt.Errorf("failed to list workers: %w", status.Error(code, "client certificate revoked")))
+		var ce *ConnectError
+		if !errors.As(err, &ce) || ce.Kind != Unauthorized ||
+			err.Error() != "BuildKit at tcp://buildkit.ci:1234: unauthorized: the daemon refused the request: client certificate revoked" {
+			t.Errorf("%s: %v", code, err)
+		}
+	}
+	other := errors.New("something else")
+	if err := diagnose(context.Background(), target{Addr: "unix:///nope.sock"}, other); err != other {
+		t.Errorf("unix error changed: %v", err)
 	}
 }

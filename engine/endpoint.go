@@ -132,7 +132,7 @@ func checkEndpoints(opts *Options) error {
 			return fmt.Errorf("[buildkit.%s] addr %w", arch, err)
 		}
 	}
-	if err := opts.TLS.check("[buildkit] TLS"); err != nil {
+	if err := opts.TLS.check("TLS settings ([buildkit] tls_*, --tls* flags)"); err != nil {
 		return err
 	}
 	for arch, t := range opts.ArchTLS {

@@ -94,7 +94,7 @@ func TestOpenEndpoints(t *testing.T) {
 	}{
 		{Options{Addr: "tcpp://x:1"}, `buildkit address "tcpp://x:1": unknown scheme tcpp://`},
 		{Options{ArchAddr: map[lambda.Arch]string{lambda.ARM64: "ssh://"}}, `[buildkit.arm64] addr "ssh://": no host specified`},
-		{Options{Addr: "tcp://x:1", TLS: TLS{Cert: p.ClientCert}}, "[buildkit] TLS: a client certificate needs both tls_cert and tls_key"},
+		{Options{Addr: "tcp://x:1", TLS: TLS{Cert: p.ClientCert}}, "TLS settings ([buildkit] tls_*, --tls* flags): a client certificate needs both tls_cert and tls_key"},
 		{Options{ArchAddr: map[lambda.Arch]string{lambda.ARM64: "ssh://h"}, ArchTLS: map[lambda.Arch]TLS{lambda.ARM64: {CA: p.CA}}},
 			`[buildkit.arm64] TLS: tls_* settings need a tcp:// addr for arm64 (addr is "ssh://h")`},
 	} {

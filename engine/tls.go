@@ -62,6 +62,11 @@ func (t TLS) check(what string) error {
 			return fmt.Errorf("%s %s: %s is not a file", what, f[0], f[1])
 		}
 	}
+	// Parse them now, so that a wrong file is a usage error before any build,
+	// not a connection failure later. The key is read, never kept or shown.
+	if _, err := t.config("localhost"); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	return nil
 }
 
@@ -114,7 +119,7 @@ func (t TLS) config(host string) (*tls.Config, error) {
 		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 		if err != nil {
 			// The error of crypto/tls never quotes the key's content.
-			return nil, fmt.Errorf("tls_cert/tls_key: %w", err)
+			return nil, fmt.Errorf("tls_cert %s and tls_key: %w", t.Cert, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

@@ -155,8 +155,10 @@ func TestTLSCheck(t *testing.T) {
 		{TLS{CA: p.CA, Cert: p.ClientCert}, "needs both tls_cert and tls_key"},
 		{TLS{CA: p.Dir + "/nope.pem"}, "tls_ca: stat " + p.Dir + "/nope.pem"},
 		{TLS{CA: p.Dir}, "is not a file"},
+		{TLS{CA: p.ClientKey}, "tls_ca " + p.ClientKey + ": no PEM certificate in it"},
+		{TLS{CA: p.CA, Cert: p.ClientCert, Key: p.OtherClientKey}, "tls_cert " + p.ClientCert + " and tls_key: tls: private key does not match public key"},
 	} {
-		err := c.tls.check("[buildkit] TLS")
+		err := c.tls.check("TLS")
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%+v: got %v, want %q", c.tls, err, c.want)
 		}

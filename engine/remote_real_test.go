@@ -185,7 +185,7 @@ func greetProject(t *testing.T, env lambdatest.Env) string {
 default = "rootfs://images/{arch}"
 [layer.greet]
 compatible_runtimes = ["provided.al2023"]
-architectures = ["x86_64"]
+architectures = ["x86_64", "arm64"]
 [layer.greet.native]
 context = "greet"
 packages = ["libjansson-dev"]
@@ -319,22 +319,26 @@ func TestRemoteBuilders(t *testing.T) {
 	})
 
 	// A real compile through the mTLS daemon (BuildKit's cache off), and the layer
-	// works where Lambda would run it.
-	t.Run("native layer through mTLS", func(t *testing.T) {
-		eng := openEngine(t, engine.Options{Addr: d.addr, TLS: d.tls()}, nil)
-		res, log, err := lambdatest.Build(t, project, native.New(), []lambda.Arch{lambda.X86_64}, eng,
-			lambdatest.BuildOptions{Timeout: 15 * time.Minute})
-		if err != nil {
-			t.Fatalf("%v\n%s", err, log)
+	// works where Lambda would run it. arm64 (QEMU) comes last, after the routing
+	// check that needs the daemon to have seen no arm64 step.
+	nativeThroughTLS := func(arch lambda.Arch, uname string) func(t *testing.T) {
+		return func(t *testing.T) {
+			eng := openEngine(t, engine.Options{Addr: d.addr, TLS: d.tls()}, nil)
+			res, log, err := lambdatest.Build(t, project, native.New(), []lambda.Arch{arch}, eng,
+				lambdatest.BuildOptions{Timeout: 20 * time.Minute})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, log)
+			}
+			out := env.Run(t, arch, res[arch].Path, "uname -m; greet lambda", nil)
+			if !strings.Contains(out, uname+"\n") || !strings.Contains(out, `{"hello":"lambda"}`) {
+				t.Fatalf("greet in the layer printed:\n%s", out)
+			}
+			if got := eng.Describe(arch); !strings.HasPrefix(got, d.addr+" (mTLS) ("+arch.Platform()) {
+				t.Errorf("Describe = %q", got)
+			}
 		}
-		out := env.Run(t, lambda.X86_64, res[lambda.X86_64].Path, "uname -m; greet lambda", nil)
-		if !strings.Contains(out, "x86_64\n") || !strings.Contains(out, `{"hello":"lambda"}`) {
-			t.Fatalf("greet in the layer printed:\n%s", out)
-		}
-		if got := eng.Describe(lambda.X86_64); got != d.addr+" (mTLS) (linux/amd64, native)" {
-			t.Errorf("Describe = %q", got)
-		}
-	})
+	}
+	t.Run("native x86_64 layer through mTLS", nativeThroughTLS(lambda.X86_64, "x86_64"))
 
 	// Each TLS mistake fails with its own message, naming the address.
 	t.Run("TLS failures", func(t *testing.T) {
@@ -402,6 +406,8 @@ func TestRemoteBuilders(t *testing.T) {
 			t.Errorf("arm64 Describe = %q", got)
 		}
 	})
+
+	t.Run("native arm64 layer through mTLS", nativeThroughTLS(lambda.ARM64, "aarch64"))
 }
 
 // startRegistry runs Debian's docker-registry on a loopback port with its

@@ -212,3 +212,33 @@ func TestDiagnoseUnauthorized(t *testing.T) {
 		t.Errorf("unix error changed: %v", err)
 	}
 }
+
+// A daemon that answers but fails the TLS handshake (or refuses us) is reported
+// as that, naming where the address came from; only "no daemon" is a
+// NoDaemonError. Either way nothing else is tried.
+func TestDiscoverExplicitConnectErrors(t *testing.T) {
+	addr := "tcp://buildkit.ci:1234"
+	for _, c := range []struct {
+		err      error
+		noDaemon bool
+		want     string
+	}{
+		{&ConnectError{Addr: addr, Kind: TLSFailed, Detail: "unknown CA: ..."}, false,
+			"[buildkit.arm64] addr tcp://buildkit.ci:1234: BuildKit at tcp://buildkit.ci:1234: TLS handshake failed: unknown CA: ..."},
+		{&ConnectError{Addr: addr, Kind: Unauthorized, Detail: "the daemon refused the request: no"}, false,
+			"BuildKit at tcp://buildkit.ci:1234: unauthorized: the daemon refused the request: no"},
+		{&ConnectError{Addr: addr, Kind: NoDaemon, Detail: "connection refused: nothing listens on buildkit.ci:1234"}, true,
+			"  - [buildkit.arm64] addr tcp://buildkit.ci:1234: BuildKit at tcp://buildkit.ci:1234: no daemon: connection refused"},
+	} {
+		m := &fakeMachine{buildkit: map[string]error{addr: c.err}, buildkitd: "/usr/bin/buildkitd"}
+		opts := &Options{ArchAddr: map[lambda.Arch]string{lambda.ARM64: addr}, CacheDir: t.TempDir()}
+		_, err := discover(context.Background(), m.sys(), opts, lambda.ARM64)
+		var nd *NoDaemonError
+		if err == nil || errors.As(err, &nd) != c.noDaemon || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v", c.err, err)
+		}
+		if len(m.log) != 1 {
+			t.Errorf("%v: tried more than the address: %v", c.err, m.log)
+		}
+	}
+}

@@ -47,6 +47,11 @@ type BuildKit struct {
 	ArchAddr map[lambda.Arch]string
 	// TrustHostCA mounts the host CA bundle into build steps; nil means the default.
 	TrustHostCA *bool
+	// TLS secures tcp:// addresses; ArchTLS replaces it for one architecture.
+	TLS     TLS
+	ArchTLS map[lambda.Arch]TLS
+	// CacheFrom and CacheTo are BuildKit cache specs (--cache-from, --cache-to).
+	CacheFrom, CacheTo []string
 }
 
 // Layer is one [layer.NAME] table.

@@ -22,23 +22,7 @@ func decodeFile(w *walker, root *table, f *File) {
 		f.Defaults.Architectures = append([]lambda.Arch(nil), lambda.Arches...)
 	}
 	root.strMap("images", &f.Images)
-	if b := root.table("buildkit"); b != nil {
-		b.str("addr", &f.BuildKit.Addr)
-		b.boolean("trust_host_ca", &f.BuildKit.TrustHostCA)
-		for _, a := range lambda.Arches {
-			if t := b.table(string(a)); t != nil {
-				var addr string
-				if t.str("addr", &addr) {
-					if f.BuildKit.ArchAddr == nil {
-						f.BuildKit.ArchAddr = map[lambda.Arch]string{}
-					}
-					f.BuildKit.ArchAddr[a] = addr
-				}
-				t.done("addr")
-			}
-		}
-		b.done("addr", "trust_host_ca", "x86_64", "arm64")
-	}
+	decodeBuildKit(w, root, f)
 	if ls := root.table("layer"); ls != nil {
 		for _, name := range ls.keys() {
 			lt := ls.table(name)

@@ -9,24 +9,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
 	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
-	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
-	"github.com/moby/buildkit/client/llb/sourceresolver"
-	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
-	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 
@@ -40,6 +35,10 @@ type Options struct {
 	Addr string
 	// ArchAddr overrides Addr for one architecture ([buildkit.arm64] addr).
 	ArchAddr map[lambda.Arch]string
+	// TLS secures tcp:// addresses ([buildkit] tls_*, --tlscacert ...); ArchTLS
+	// replaces it for one architecture's address ([buildkit.arm64] tls_*).
+	TLS     TLS
+	ArchTLS map[lambda.Arch]TLS
 	// CacheDir is where a private daemon keeps its state (CacheDir/buildkitd).
 	CacheDir string
 	// Progress is the display mode: auto (default), tty, plain, quiet or rawjson.
@@ -59,9 +58,6 @@ type Options struct {
 	// the proxy variables); nil means os.Getenv.
 	Getenv func(string) string
 }
-
-// DefaultHostCABundle is Debian's and Ubuntu's system bundle.
-const DefaultHostCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
 // BuildKit runs steps through a BuildKit daemon. It connects on first use, per
 // architecture: a layer of plain files never needs a daemon.
@@ -90,12 +86,6 @@ type slot struct {
 	mu   sync.Mutex // held while connecting
 	conn *conn
 	err  error // a discovery failure, kept so that every step reports it at once
-}
-
-type resolvedImage struct {
-	ref    string
-	digest digest.Digest
-	config []byte
 }
 
 var _ Engine = (*BuildKit)(nil)
@@ -140,6 +130,9 @@ func Open(ctx context.Context, opts Options) (*BuildKit, error) {
 			return nil, fmt.Errorf("buildkit address for %q: %w", arch, err)
 		}
 	}
+	if err := checkEndpoints(&opts); err != nil {
+		return nil, err
+	}
 	b := &BuildKit{
 		opts:        opts,
 		sys:         realSys(opts.Getenv),
@@ -177,7 +170,7 @@ func Open(ctx context.Context, opts Options) (*BuildKit, error) {
 func (b *BuildKit) slotFor(arch lambda.Arch) (*slot, error) {
 	key := "auto"
 	if t, ok := explicitTarget(&b.opts, b.sys.getenv, arch); ok {
-		key = t.Addr
+		key = t.slotKey()
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -268,7 +261,7 @@ func (b *BuildKit) predict(arch lambda.Arch) (where, native string) {
 	key := "auto"
 	t, explicit := explicitTarget(&b.opts, b.sys.getenv, arch)
 	if explicit {
-		key = t.Addr
+		key = t.slotKey()
 	}
 	b.mu.Lock()
 	sl := b.slots[key]
@@ -288,9 +281,9 @@ func (b *BuildKit) predict(arch lambda.Arch) (where, native string) {
 	}
 	if explicit {
 		if t.local() {
-			return t.Addr, nativeArch()
+			return t.String(), nativeArch()
 		}
-		return t.Addr, ""
+		return t.String(), ""
 	}
 	if _, err := os.Stat(DefaultSocket); err == nil {
 		return "unix://" + DefaultSocket, nativeArch()
@@ -334,96 +327,6 @@ func (b *BuildKit) Close() error {
 	return errors.Join(errs...)
 }
 
-// ImageDigest identifies the image a reference resolves to for arch:
-//   - docker-image: the digest the daemon resolves the reference to (it connects);
-//   - oci-layout: the digest index.json gives for the tag;
-//   - rootfs: a fingerprint of the folder's package databases and release file
-//     (see rootfsFingerprint), "sha256:..." like the others.
-func (b *BuildKit) ImageDigest(ctx context.Context, image string, arch lambda.Arch) (string, error) {
-	img, err := ParseImage(image, "")
-	if err != nil {
-		return "", err
-	}
-	switch img.Kind {
-	case KindRootfs:
-		return rootfsFingerprint(img.Dir)
-	case KindOCILayout:
-		desc, err := ociLayoutDesc(img.Dir, img.Tag)
-		if err != nil {
-			return "", err
-		}
-		return desc.Digest.String(), nil
-	}
-	c, err := b.connect(ctx, arch)
-	if err != nil {
-		return "", err
-	}
-	p := ocispecs.Platform{OS: "linux", Architecture: arch.OCI()}
-	r, err := b.resolveImage(ctx, c, normalizeRef(img.Ref), p)
-	if err != nil {
-		return "", err
-	}
-	return r.digest.String(), nil
-}
-
-func normalizeRef(ref string) string {
-	if r, err := reference.ParseNormalizedNamed(ref); err == nil {
-		return reference.TagNameOnly(r).String()
-	}
-	return ref
-}
-
-// resolveImage asks the daemon for an image's digest and config (through a
-// gateway build, so the daemon's registry settings and credentials apply). The
-// answer is kept for the engine's life, so every step of a run uses the same image.
-func (b *BuildKit) resolveImage(ctx context.Context, c *conn, ref string, p ocispecs.Platform) (resolvedImage, error) {
-	key := c.t.Addr + "\x00" + ref + "\x00" + p.OS + "/" + p.Architecture
-	b.mu.Lock()
-	r, ok := b.images[key]
-	b.mu.Unlock()
-	if ok {
-		return r, nil
-	}
-	_, err := c.c.Build(ctx, client.SolveOpt{Session: b.attachables(), SharedKey: b.sharedKey}, "layerpack",
-		func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
-			ref2, dgst, cfg, err := gw.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
-				LogName:  "resolve " + ref + " for " + p.OS + "/" + p.Architecture,
-				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p},
-			})
-			if err != nil {
-				return nil, err
-			}
-			r = resolvedImage{ref: ref2, digest: dgst, config: cfg}
-			return gateway.NewResult(), nil
-		}, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return resolvedImage{}, ctx.Err()
-		}
-		return resolvedImage{}, fmt.Errorf("resolve image %s for %s/%s: %w", ref, p.OS, p.Architecture, err)
-	}
-	b.mu.Lock()
-	b.images[key] = r
-	b.mu.Unlock()
-	return r, nil
-}
-
-// metaResolver lets llb.Image resolve through resolveImage with the step's context.
-type metaResolver struct {
-	ctx context.Context
-	b   *BuildKit
-	c   *conn
-}
-
-func (m *metaResolver) ResolveImageConfig(_ context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
-	p := ocispecs.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
-		p = *opt.ImageOpt.Platform
-	}
-	r, err := m.b.resolveImage(m.ctx, m.c, ref, p)
-	return r.ref, r.digest, r.config, err
-}
-
 // attachables are the session services every solve offers: registry credentials
 // from the Docker config (~/.docker/config.json), as buildctl and buildx do.
 func (b *BuildKit) attachables() []session.Attachable {
@@ -436,43 +339,6 @@ func (b *BuildKit) attachables() []session.Attachable {
 		})
 	}
 	return []session.Attachable{b.auth}
-}
-
-// hostCAFolder returns the folder holding only the host CA bundle and its Java
-// trust store (made on first use, so the bundle is read and converted once per
-// run), or "" without TrustHostCA.
-func (b *BuildKit) hostCAFolder() (string, error) {
-	if b.caBundle == "" {
-		return "", nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.caDir != "" {
-		return b.caDir, nil
-	}
-	dt, err := os.ReadFile(b.caBundle)
-	if err != nil {
-		return "", fmt.Errorf("trust_host_ca: %w", err)
-	}
-	store, _, err := javaTrustStore(b.caBundle, dt)
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "layerpack-host-ca-")
-	if err != nil {
-		return "", err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", err
-	}
-	for name, content := range map[string][]byte{hostCAFile: dt, hostCAStoreFile: store} {
-		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
-			os.RemoveAll(dir)
-			return "", err
-		}
-	}
-	b.caDir = dir
-	return dir, nil
 }
 
 // Run runs one step and exports its Output folder into Dest.

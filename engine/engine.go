@@ -57,6 +57,11 @@ type Mount struct {
 type Cache struct {
 	Key    string // e.g. "pip"; the engine adds the architecture
 	Target string
+	// Locked gives the cache to one step at a time, for tools that cannot share
+	// their cache between concurrent runs (dnf and yum take a lock file and fail
+	// instead of waiting). Otherwise it is shared: pip, npm, gem and bundler
+	// caches are safe to use at once.
+	Locked bool
 }
 
 // Secret is a host file given to a step as a secret mount.

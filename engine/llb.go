@@ -41,11 +41,6 @@ const hostCALocal = "host-ca"
 // CacheID is the BuildKit cache mount id of a cache key for an architecture.
 func CacheID(key string, arch lambda.Arch) string { return "layerpack-" + key + "-" + string(arch) }
 
-// lockedCaches are the caches of tools that cannot share their cache between
-// concurrent runs (apt, dnf, yum take a lock file and fail instead of waiting).
-// Other caches are shared: pip, npm, gem and bundler caches are safe to use at once.
-var lockedCaches = map[string]bool{"apt": true, "apt-lists": true, "dnf": true, "yum": true}
-
 // compile turns a step into LLB:
 //
 //	base image (platform of Step.Arch)
@@ -179,7 +174,7 @@ func compile(ctx context.Context, s *Step, img Image, o compileOpts) (*request, 
 	}
 	for _, c := range s.Caches {
 		sharing := llb.CacheMountShared
-		if lockedCaches[c.Key] {
+		if c.Locked {
 			sharing = llb.CacheMountLocked
 		}
 		ro = append(ro, llb.AddMount(c.Target, llb.Scratch(), llb.AsPersistentCacheDir(CacheID(c.Key, s.Arch), sharing)))

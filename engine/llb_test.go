@@ -144,7 +144,7 @@ func testStep(t *testing.T) (*Step, string) {
 		Dir:             "/src",
 		Env:             map[string]string{"CFLAGS": "-O2"},
 		Mounts:          []Mount{{Source: src, Target: "/src"}, {Source: token, Target: "/etc/token-as-file"}},
-		Caches:          []Cache{{Key: "pip", Target: "/root/.cache/pip"}, {Key: "apt", Target: "/var/cache/apt"}},
+		Caches:          []Cache{{Key: "pip", Target: "/root/.cache/pip"}, {Key: "apt", Target: "/var/cache/apt", Locked: true}},
 		Secrets:         []Secret{{ID: "npmrc", Source: token, Target: "/run/secrets/npmrc", Env: "NPM_TOKEN"}, {ID: "only-env", Source: token, Env: "ONLY"}},
 		Output:          "/out",
 		Dest:            filepath.Join(dir, "dest"),

@@ -20,9 +20,9 @@ import (
 
 	"github.com/layerpack/layerpack/builders/files"
 	"github.com/layerpack/layerpack/builders/native"
-	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/internal/registrytest"
 	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/lambdatest"
 )
 
 // The example's native layer, built by the real pipeline for both architectures,

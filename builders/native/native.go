@@ -112,11 +112,13 @@ func boolEnv(b bool) string {
 	return "0"
 }
 
-// packageCaches keep downloaded packages between builds (per architecture).
+// packageCaches keep downloaded packages between builds (per architecture), one
+// step at a time: dnf and yum corrupt a shared cache, and apt fails at once, rather
+// than waits, when another step holds /var/cache/apt/archives/lock.
 var packageCaches = []engine.Cache{
-	{Key: "dnf", Target: "/var/cache/dnf"},
-	{Key: "yum", Target: "/var/cache/yum"},
-	{Key: "apt-archives", Target: "/var/cache/apt/archives"},
+	{Key: "dnf", Target: "/var/cache/dnf", Locked: true},
+	{Key: "yum", Target: "/var/cache/yum", Locked: true},
+	{Key: "apt-archives", Target: "/var/cache/apt/archives", Locked: true},
 }
 
 // buildScript runs in the build container. The user's script comes in through

@@ -19,7 +19,7 @@ setup:
 # test: everything, for real: unit tests, testscript suites, BuildKit builds for
 # x86_64 and arm64, and short fuzz runs.
 test: setup lint
-	$(WITH_TESTENV) $(GO) test -count=1 -timeout 45m ./...
+	$(WITH_TESTENV) $(GO) test -count=1 -timeout 70m ./...
 	$(MAKE) fuzz
 
 # unit: the fast tests only; BuildKit scripts are skipped with the reason printed.

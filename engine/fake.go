@@ -141,7 +141,7 @@ func (f *Fake) exec(ctx context.Context, s *Step) error {
 			dir = d
 		}
 	}
-	for _, k := range sortedKeys(s.Env) {
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 		env = append(env, k+"="+rewrite.Replace(s.Env[k]))
 	}
 	if s.SourceDateEpoch > 0 {

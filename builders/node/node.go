@@ -22,6 +22,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/bytesize"
 	"io"
 	"os"
 	"path/filepath"
@@ -288,7 +289,7 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 		if err != nil {
 			return fmt.Errorf("pruning: %w", err)
 		}
-		logf("prune (safe) removed %d files, %s saved", st.Files, humanBytes(st.Bytes))
+		logf("prune (safe) removed %d files, %s saved", st.Files, bytesize.Format(st.Bytes))
 	}
 	if _, err := cleanTree(root, pkgs); err != nil {
 		return fmt.Errorf("cleaning node_modules: %w", err)
@@ -617,16 +618,6 @@ func logOf(j *builders.Job) io.Writer {
 func sha256Hex(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 var _ builders.Builder = (*Builder)(nil)

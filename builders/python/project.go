@@ -2,9 +2,11 @@ package python
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -64,7 +66,7 @@ func LoadProject(dir string) (*Project, error) {
 		p.Name = doc.Tool.Poetry.Name
 	}
 	if len(p.Deps) == 0 && len(doc.Tool.Poetry.Dependencies) > 0 {
-		for _, name := range sortedKeys(doc.Tool.Poetry.Dependencies) {
+		for _, name := range slices.Sorted(maps.Keys(doc.Tool.Poetry.Dependencies)) {
 			if strings.EqualFold(name, "python") {
 				continue
 			}
@@ -177,7 +179,7 @@ func (p *Project) RequirementsFor(env Env) ([]string, error) {
 		}
 	}
 	var lines []string
-	for _, name := range sortedKeys(chosen) {
+	for _, name := range slices.Sorted(maps.Keys(chosen)) {
 		pkg := chosen[name]
 		line := pkg.name + "==" + pkg.version
 		if pkg.url != "" {
@@ -370,7 +372,7 @@ func readPoetryLock(path string) (lockGraph, error) {
 			}
 		}
 		optional := map[string]lockDep{}
-		for _, name := range sortedKeys(p.Dependencies) {
+		for _, name := range slices.Sorted(maps.Keys(p.Dependencies)) {
 			for _, d := range poetryDeps(name, p.Dependencies[name]) {
 				ld, err := d.lockDep()
 				if err != nil {

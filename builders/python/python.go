@@ -24,8 +24,11 @@ package python
 import (
 	"context"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/bytesize"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -144,7 +147,7 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 		in = append(in, builders.Input{Name: "pip.conf:" + f, Path: f})
 	}
 	var env []string
-	for _, k := range sortedKeys(conf.Env) {
+	for _, k := range slices.Sorted(maps.Keys(conf.Env)) {
 		env = append(env, k+"="+redact.URLs(conf.Env[k]))
 	}
 	if len(env) > 0 {
@@ -232,7 +235,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 	}
 	s = append(s, "normalise: no bytecode, no INSTALLER/REQUESTED/direct_url.json, RECORD lists exactly what ships, bin/ shebangs -> "+Shebang)
 	if p.Prune == "safe" {
-		pr := "prune (safe): tests/ of " + strings.Join(sortedKeys(testsAllowlist), ", ")
+		pr := "prune (safe): tests/ of " + strings.Join(slices.Sorted(maps.Keys(testsAllowlist)), ", ")
 		if p.PruneStubs {
 			pr += "; *.pyi"
 		}
@@ -457,7 +460,7 @@ func (jb *job) postProcess(ctx context.Context, t Target, dir string) error {
 			jb.logf("exclude_packages: %s not installed for CPython %s (nothing requires it)", strings.Join(absent, ", "), t.Version)
 		}
 		if len(removed) > 0 {
-			jb.logf("left out %s for CPython %s (%s)", strings.Join(removed, ", "), t.Version, bytesString(freed))
+			jb.logf("left out %s for CPython %s (%s)", strings.Join(removed, ", "), t.Version, bytesize.Format(freed))
 		}
 		if dists, err = ReadTree(dir); err != nil {
 			return err
@@ -469,7 +472,7 @@ func (jb *job) postProcess(ctx context.Context, t Target, dir string) error {
 		if err != nil {
 			return fmt.Errorf("prune: %w", err)
 		}
-		jb.logf("prune saved %s in %d files for CPython %s", bytesString(res.Bytes), res.Files, t.Version)
+		jb.logf("prune saved %s in %d files for CPython %s", bytesize.Format(res.Bytes), res.Files, t.Version)
 	}
 	if jb.p.Strip {
 		if err := stripTree(ctx, dir, t.Arch); err != nil {
@@ -547,14 +550,4 @@ func (jb *job) warnUnpinned(dists []*Dist) {
 		loose = append(loose[:8], fmt.Sprintf("and %d more", len(loose)-8))
 	}
 	jb.logf("warning: %s does not pin %s to one version (name==X.Y): the layer is not reproducible over time; pin every package (pip-compile --generate-hashes, uv pip compile) or use a lock", what, strings.Join(loose, ", "))
-}
-
-func bytesString(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

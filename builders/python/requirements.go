@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 )
 
@@ -437,14 +436,4 @@ func (r *Requirements) WriteWith(reqPath, consPath string, local func(Line) stri
 		}
 	}
 	return hasCons, os.WriteFile(reqPath, []byte(b.String()), 0o644)
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -50,7 +52,7 @@ func (d *Dist) TopLevel() []string {
 			seen[top] = true
 		}
 	}
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // ReadTree reads every distribution in a tree.
@@ -199,7 +201,7 @@ func Closure(dists []*Dist, roots map[string][]string, exclude map[string]bool, 
 			}
 		}
 	}
-	for _, name := range sortedKeys(roots) {
+	for _, name := range slices.Sorted(maps.Keys(roots)) {
 		push(name, roots[name])
 	}
 	for len(queue) > 0 {
@@ -294,7 +296,7 @@ func RemoveDist(root string, d *Dist) (int64, error) {
 // removeEmptyDirs removes the given tree-relative folders that are empty, deepest
 // first, along with any __pycache__ folder left alone in them.
 func removeEmptyDirs(root string, dirs map[string]bool) {
-	list := sortedKeys(dirs)
+	list := slices.Sorted(maps.Keys(dirs))
 	sort.Slice(list, func(i, j int) bool { return strings.Count(list[i], "/") > strings.Count(list[j], "/") })
 	for _, d := range list {
 		p := filepath.Join(root, filepath.FromSlash(d))

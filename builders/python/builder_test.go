@@ -17,6 +17,7 @@ import (
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/plan"
 )
@@ -220,9 +221,7 @@ func TestBuildCompilesSdistInContainer(t *testing.T) { testSdist(t, "") }
 // With installer = "uv", a requirement without a wheel goes the same way (uv's
 // answer is recognised, the sdist path uses pip).
 func TestBuildCompilesSdistInContainerUV(t *testing.T) {
-	if _, err := exec.LookPath("uv"); err != nil {
-		t.Skip("uv is not on PATH")
-	}
+	testneed.Tool(t, "uv")
 	testSdist(t, "installer = \"uv\"\n")
 }
 
@@ -558,7 +557,7 @@ func TestUVInstaller(t *testing.T) {
 		if !strings.Contains(r.log, `installer = "uv" but uv is not on PATH: using pip`) {
 			t.Errorf("log:\n%s", r.log)
 		}
-		t.Skip("uv is not on PATH: only the fallback to pip was tested")
+		testneed.Missing(t, "uv is not on PATH: only the fallback to pip was tested")
 	}
 	r := runBuild(t, New(), cfg, lambda.ARM64, &engine.Fake{})
 	if r.err != nil {

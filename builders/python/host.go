@@ -286,20 +286,17 @@ func (jb *job) uvFast(ctx context.Context, t Target, rs *reqSpec, dir string) er
 	args := []string{"pip", "install", "--quiet", "--target", dir, "--python", tools.Python,
 		"--python-platform", t.UVPlatform(), "--python-version", t.Version, "--only-binary", ":all:"}
 	ix := jb.idx
-	if ix.NoIndex {
-		args = append(args, "--no-index")
-	}
-	if ix.URL != "" {
-		args = append(args, "--index-url", ix.URL)
-	}
-	for _, u := range ix.Extra {
-		args = append(args, "--extra-index-url", u)
+	// The same index settings pip gets; uv names pip's --trusted-host
+	// --allow-insecure-host, and needs pip's way of picking among several indexes
+	// asked for.
+	for _, a := range ix.Args() {
+		if a == "--trusted-host" {
+			a = "--allow-insecure-host"
+		}
+		args = append(args, a)
 	}
 	if len(ix.Extra) > 0 {
-		args = append(args, "--index-strategy", "unsafe-best-match") // pip's behaviour
-	}
-	for _, f := range ix.FindLinks {
-		args = append(args, "--find-links", f)
+		args = append(args, "--index-strategy", "unsafe-best-match")
 	}
 	if rs.reqs.HasHashes() {
 		args = append(args, "--require-hashes")

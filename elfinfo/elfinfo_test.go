@@ -3,11 +3,9 @@ package elfinfo
 import (
 	"bytes"
 	"debug/elf"
+	"github.com/layerpack/layerpack/internal/elffixture"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/layerpack/layerpack/lambda"
@@ -17,25 +15,11 @@ const mainC = `#include <stdio.h>
 int main(void) { puts("hi"); return 0; }
 `
 
-// build compiles the C source src with compiler cc and extra arguments, and returns
-// the path of the output. It skips the test when cc is not installed.
+// build returns the path of the binary cc makes from the C source src: a
+// committed fixture (internal/elffixture), so no cross compiler is needed.
 func build(t *testing.T, cc, name, src string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath(cc); err != nil {
-		t.Skipf("%s is not installed (apt-get install gcc gcc-aarch64-linux-gnu libc6-dev-arm64-cross): %v", cc, err)
-	}
-	dir := t.TempDir()
-	srcPath := filepath.Join(dir, name+".c")
-	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, name)
-	cmd := exec.Command(cc, append([]string{"-o", out, srcPath}, args...)...)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", cc, strings.Join(cmd.Args[1:], " "), err, b)
-	}
-	return out
+	return elffixture.Compile(t, "testdata/elf", cc, name, src, args...)
 }
 
 func inspectFile(t *testing.T, path string) *Info {

@@ -5,10 +5,9 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"github.com/layerpack/layerpack/internal/elffixture"
 	"io/fs"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -112,25 +111,11 @@ func check(t *testing.T, opt Options, files ...file) Report {
 	return rep
 }
 
-// compile builds a C program or library with cc and returns its bytes; it skips
-// the test when cc is not installed.
+// compile returns the bytes of a C program or library that cc makes from src: a
+// committed fixture (internal/elffixture), so no cross compiler is needed.
 func compile(t *testing.T, cc, src string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath(cc); err != nil {
-		t.Skipf("%s is not installed (apt-get install gcc gcc-aarch64-linux-gnu libc6-dev-arm64-cross): %v", cc, err)
-	}
-	dir := t.TempDir()
-	srcPath := filepath.Join(dir, "src.c")
-	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command(cc, append([]string{"-o", out, srcPath, "-L" + dir}, args...)...)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, b)
-	}
-	b, err := os.ReadFile(out)
+	b, err := os.ReadFile(elffixture.Compile(t, "testdata/elf", cc, "out", src, args...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"io/fs"
 	"net"
@@ -449,7 +450,7 @@ func TestRealJavaTrustStore(t *testing.T) {
 		}
 	}
 	if arch == "" {
-		t.Skip("no root filesystem with a JDK (LAYERPACK_TEST_ROOTFS_JAVA_X86_64 or _ARM64)")
+		testneed.Missing(t, "no root filesystem with a JDK (LAYERPACK_TEST_ROOTFS_JAVA_X86_64 or _ARM64)")
 	}
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "Fetch.java"), []byte(fetchJava), 0o644); err != nil {
@@ -572,10 +573,10 @@ func TestRealOCILayout(t *testing.T) {
 func TestRealPrivateDaemon(t *testing.T) {
 	needReal(t)
 	if os.Geteuid() != 0 {
-		t.Skip("a private buildkitd needs root")
+		testneed.Missing(t, "a private buildkitd needs root")
 	}
 	if _, err := lookPathSbin("buildkitd"); err != nil {
-		t.Skip("buildkitd not on PATH")
+		testneed.Missing(t, "buildkitd not on PATH")
 	}
 	if _, err := os.Stat(DefaultSocket); err == nil {
 		t.Skip(DefaultSocket + " exists: discovery would use it")

@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"math/big"
 	"os"
 	"os/exec"
@@ -58,7 +60,7 @@ func keytoolList(t *testing.T, store []byte) (int, []string) {
 	t.Helper()
 	kt, err := exec.LookPath("keytool")
 	if err != nil {
-		t.Skip("keytool not on PATH")
+		testneed.Missing(t, "keytool not on PATH")
 	}
 	f := filepath.Join(t.TempDir(), "store.p12")
 	if err := os.WriteFile(f, store, 0o644); err != nil {
@@ -149,7 +151,7 @@ func TestJavaTrustStoreEmpty(t *testing.T) {
 func TestJavaTrustStoreHostBundle(t *testing.T) {
 	dt, err := os.ReadFile(DefaultHostCABundle)
 	if err != nil {
-		t.Skip(err)
+		testneed.Missing(t, err.Error())
 	}
 	start := time.Now()
 	store, n, err := javaTrustStore(DefaultHostCABundle, dt)
@@ -238,7 +240,7 @@ func TestHostCAFolder(t *testing.T) {
 func TestJavaTrustStoreWithJDK(t *testing.T) {
 	java, err := exec.LookPath("java")
 	if err != nil {
-		t.Skip("java not on PATH")
+		testneed.Missing(t, "java not on PATH")
 	}
 	hostBundle := os.Getenv("SSL_CERT_FILE")
 	if hostBundle == "" {
@@ -246,7 +248,7 @@ func TestJavaTrustStoreWithJDK(t *testing.T) {
 	}
 	dt, err := os.ReadFile(hostBundle)
 	if err != nil {
-		t.Skipf("no host CA bundle: %v", err)
+		testneed.Missing(t, fmt.Sprintf("no host CA bundle: %v", err))
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "Fetch.java")

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"io/fs"
 	"os"
@@ -423,7 +424,7 @@ func tool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s not installed", name)
+		testneed.Missing(t, fmt.Sprintf("%s not installed", name))
 	}
 	return p
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"net/http"
 	"os"
@@ -262,7 +263,7 @@ func needMaven(t *testing.T) {
 	t.Helper()
 	for _, c := range []string{"mvn", "javac", "jar", "java", "gcc", "aarch64-linux-gnu-gcc", "sha1sum"} {
 		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("needs %s on the host (scripts/testenv.sh setup installs the cross compiler; apt-get install maven openjdk-17-jdk-headless)", c)
+			testneed.Missing(t, fmt.Sprintf("needs %s on the host (scripts/testenv.sh setup installs the cross compiler; apt-get install maven openjdk-17-jdk-headless)", c))
 		}
 	}
 	centralOnce.Do(func() {
@@ -281,7 +282,7 @@ func needMaven(t *testing.T) {
 		}
 	})
 	if centralErr != nil {
-		t.Skipf("Maven Central is not reachable (%v): these tests need it for %s", centralErr, Plugin)
+		testneed.Missing(t, fmt.Sprintf("Maven Central is not reachable (%v): these tests need it for %s", centralErr, Plugin))
 	}
 }
 

@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,10 +30,10 @@ func gcc(t *testing.T, dir string, args ...string) {
 // through RUNPATH alone.
 func TestBuildBundlesCollectedLibraries(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("needs gcc")
+		testneed.Missing(t, "needs gcc")
 	}
 	if _, err := exec.LookPath("patchelf"); err != nil {
-		t.Skip("needs patchelf (apt-get install patchelf; scripts/testenv.sh setup installs it)")
+		testneed.Missing(t, "needs patchelf (apt-get install patchelf; scripts/testenv.sh setup installs it)")
 	}
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "dep.c"), []byte("int dep(void) { return 42; }\n"), 0o644)

@@ -29,7 +29,7 @@ import (
 func needHostPip(t *testing.T) {
 	t.Helper()
 	if err := exec.Command("python3", "-c", "import pip").Run(); err != nil {
-		t.Skip("needs python3 with pip on the host")
+		testneed.Missing(t, "needs python3 with pip on the host")
 	}
 }
 
@@ -228,10 +228,10 @@ func TestBuildCompilesSdistInContainerUV(t *testing.T) {
 func testSdist(t *testing.T, extra string) {
 	needHostPip(t)
 	if hostPython("3.11") == "" {
-		t.Skip("needs python3.11 on the host (the fake engine runs container steps on the host)")
+		testneed.Missing(t, "needs python3.11 on the host (the fake engine runs container steps on the host)")
 	}
 	if _, err := exec.LookPath("cc"); err != nil {
-		t.Skip("needs a C compiler")
+		testneed.Missing(t, "needs a C compiler")
 	}
 	cfg := project(t, layerToml(`"python3.11"`, extra), hermetic+"purepkg==1.0\ncext==1.0\n", true)
 	fake := &engine.Fake{Exec: true}
@@ -329,7 +329,7 @@ func TestBuildExcludePackages(t *testing.T) {
 func TestBuildPruneAndCompile(t *testing.T) {
 	needHostPip(t)
 	if hostPython("3.11") == "" {
-		t.Skip("needs python3.11 on the host")
+		testneed.Missing(t, "needs python3.11 on the host")
 	}
 	cfg := project(t, layerToml(`"python3.11"`, "prune = \"safe\"\nprune_stubs = true\ncompile = true\n"), hermetic+"purepkg==1.0\n", false)
 	r := runBuild(t, New(), cfg, lambda.X86_64, &engine.Fake{})

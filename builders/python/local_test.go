@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -219,7 +220,7 @@ func TestBuildLocalPurePackages(t *testing.T) {
 func TestBuildLocalCompiledHostMode(t *testing.T) {
 	needHostPip(t)
 	if _, err := exec.LookPath("cc"); err != nil {
-		t.Skip("needs a C compiler")
+		testneed.Missing(t, "needs a C compiler")
 	}
 	dir := localProject(t, "build = \"host\"\n")
 	writeCompiledPkg(t, filepath.Join(dir, "cpkg"), "cpkg")

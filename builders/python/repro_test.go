@@ -1,6 +1,7 @@
 package python
 
 import (
+	"github.com/layerpack/layerpack/internal/testneed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +18,10 @@ func needFakeCompile(t *testing.T) {
 	t.Helper()
 	needHostPip(t)
 	if hostPython("3.11") == "" {
-		t.Skip("needs python3.11 on the host (the fake engine runs container steps on the host)")
+		testneed.Missing(t, "needs python3.11 on the host (the fake engine runs container steps on the host)")
 	}
 	if _, err := exec.LookPath("cc"); err != nil {
-		t.Skip("needs a C compiler")
+		testneed.Missing(t, "needs a C compiler")
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"io/fs"
 	"log"
@@ -140,7 +142,7 @@ func TestRegistryBuildKit(t *testing.T) {
 	env := lambdatest.Need(t)
 	for _, c := range []string{"gem", "bundle"} {
 		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("needs %s on the host to make the gem index (apt-get install ruby bundler)", c)
+			testneed.Missing(t, fmt.Sprintf("needs %s on the host to make the gem index (apt-get install ruby bundler)", c))
 		}
 	}
 	start := time.Now()

@@ -3,6 +3,7 @@ package ruby
 import (
 	"context"
 	"encoding/json"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 func needBundler(t *testing.T) {
 	t.Helper()
 	if err := exec.Command("ruby", "-rbundler", "-e", "exit 0").Run(); err != nil {
-		t.Skip("needs ruby and Bundler on the host (apt-get install ruby bundler)")
+		testneed.Missing(t, "needs ruby and Bundler on the host (apt-get install ruby bundler)")
 	}
 }
 
@@ -411,7 +412,7 @@ func TestRegistrySecretsAndPlan(t *testing.T) {
 // The wrapper gives bundle the settings, including names sh would drop.
 func TestBundleWrapper(t *testing.T) {
 	if _, err := exec.LookPath("ruby"); err != nil {
-		t.Skip("needs ruby on the host")
+		testneed.Missing(t, "needs ruby on the host")
 	}
 	bin := t.TempDir()
 	write(t, filepath.Join(bin, "bundle"), "#!/usr/bin/env ruby\nrequire \"json\"\nputs JSON.generate([ARGV, ENV.select { |k, _| k.start_with?(\"BUNDLE_\", \"LAYERPACK_\") }])\n")

@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"fmt"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"os"
 	"os/exec"
@@ -299,7 +301,7 @@ func app(t *testing.T, toml string, env *lambdatest.Env) string {
 		return dir
 	}
 	if env == nil {
-		t.Skip("needs the gem command on the host to build the fixture gems (apt-get install ruby)")
+		testneed.Missing(t, "needs the gem command on the host to build the fixture gems (apt-get install ruby)")
 	}
 	abs, err := filepath.Abs(fixtures)
 	if err != nil {
@@ -321,7 +323,7 @@ func hostRuby(t *testing.T) string {
 	t.Helper()
 	for _, c := range []string{"ruby", "bundle", "gem", "gcc", "make"} {
 		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("needs %s on the host (apt-get install ruby ruby-dev bundler gcc make)", c)
+			testneed.Missing(t, fmt.Sprintf("needs %s on the host (apt-get install ruby ruby-dev bundler gcc make)", c))
 		}
 	}
 	out, err := exec.Command("ruby", "-e", `print RbConfig::CONFIG["ruby_version"]`).Output()

@@ -1,8 +1,6 @@
 package cache
 
 import (
-	"github.com/layerpack/layerpack/internal/atomicfile"
-
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +12,8 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+
+	"github.com/layerpack/layerpack/internal/atomicfile"
 )
 
 // Hasher hashes the content of input files and folders. It remembers each file's hash

@@ -1,11 +1,11 @@
 package config
 
 import (
-	"github.com/layerpack/layerpack/internal/redact"
-
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/layerpack/layerpack/internal/redact"
 )
 
 // Python is [layer.NAME.python].

@@ -3,11 +3,11 @@ package elfinfo
 import (
 	"bytes"
 	"debug/elf"
-	"github.com/layerpack/layerpack/internal/elffixture"
 	"os"
 	"reflect"
 	"testing"
 
+	"github.com/layerpack/layerpack/internal/elffixture"
 	"github.com/layerpack/layerpack/lambda"
 )
 

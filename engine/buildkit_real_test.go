@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"io/fs"
 	"net"
@@ -28,6 +27,7 @@ import (
 	"github.com/moby/buildkit/session/grpchijack"
 	"github.com/tonistiigi/fsutil"
 
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 )
 

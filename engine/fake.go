@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"github.com/layerpack/layerpack/internal/fsutil"
-
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -21,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/layerpack/layerpack/internal/fsutil"
 	"github.com/layerpack/layerpack/lambda"
 )
 

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"math/big"
 	"os"
 	"os/exec"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/layerpack/layerpack/internal/testneed"
 )
 
 // selfSignedPEM makes a CA certificate named cn, as PEM.

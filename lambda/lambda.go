@@ -9,11 +9,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/ctxio"
 	"io"
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/layerpack/layerpack/internal/ctxio"
 )
 
 // Arch is a Lambda architecture as the API spells it.

@@ -9,9 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/layerpack/layerpack/lambda"
-
 	"github.com/layerpack/layerpack/internal/atomicfile"
+	"github.com/layerpack/layerpack/lambda"
 )
 
 // FileName is the manifest's name inside the output folder.

@@ -7,13 +7,13 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/ctxio"
 	"io"
 	"os"
 	"path"
 	"strings"
 
 	"github.com/layerpack/layerpack/elfinfo"
+	"github.com/layerpack/layerpack/internal/ctxio"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/secrets"
 )

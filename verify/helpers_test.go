@@ -5,12 +5,12 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"github.com/layerpack/layerpack/internal/elffixture"
 	"io/fs"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/layerpack/layerpack/internal/elffixture"
 	"github.com/layerpack/layerpack/lambda"
 )
 

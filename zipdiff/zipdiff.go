@@ -10,13 +10,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/ctxio"
 	"io"
 	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/layerpack/layerpack/internal/ctxio"
 )
 
 // Difference is one way in which the two zips differ.

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"io/fs"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/layerpack/layerpack/internal/testneed"
 )
 
 // This file holds the test helpers: a model of what an archive must contain,

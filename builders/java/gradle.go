@@ -3,13 +3,13 @@ package java
 import (
 	"context"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/hostcmd"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/layerpack/layerpack/builders"
+	"github.com/layerpack/layerpack/internal/hostcmd"
 )
 
 // initScript adds a task that writes the resolved runtimeClasspath of the root

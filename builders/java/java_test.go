@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/pipeline"

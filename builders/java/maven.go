@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/hostcmd"
 	"io"
 	"maps"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/layerpack/layerpack/builders"
+	"github.com/layerpack/layerpack/internal/hostcmd"
 )
 
 // listFlags make dependency:list print the runtime classpath (compile and runtime

@@ -2,7 +2,6 @@ package native
 
 import (
 	"context"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 )
 

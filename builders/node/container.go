@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -167,4 +168,68 @@ func readNodeInfo(dest string) (int, error) {
 
 func stepName(j *builders.Job, what string) string {
 	return fmt.Sprintf("%s: node %s (%s)", j.Layer.Name, what, j.Target.Arch)
+}
+
+// containerInstall runs the whole install in the build container and returns
+// the folder holding node_modules.
+func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *project, ms []int, logf func(string, ...any)) (string, error) {
+	if p.Manager != npm {
+		return "", fmt.Errorf("build = \"container\" installs with npm in the build image; %s needs build = \"auto\" or \"host\"", p.Lockfile)
+	}
+	for _, d := range p.LocalDeps {
+		if filepath.IsAbs(d) {
+			return "", fmt.Errorf("%s installs from %s, an absolute path the build container cannot see; use a path relative to %s",
+				p.Lockfile, d, j.Layer.Node.Dir)
+		}
+	}
+	srcRoot, rel, err := prepareSource(p, j.Work, false)
+	if err != nil {
+		return "", err
+	}
+	secs, env, err := b.secrets(p, j.Layer.Node.Dir, j.Work, logf)
+	if err != nil {
+		return "", err
+	}
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["LAYERPACK_PROJECT"] = rel
+	dest := filepath.Join(j.Work, "install-out")
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return "", err
+	}
+	step := j.Step(stepName(j, "install"), j.Target.Arch, j.Image, engine.Step{
+		Script:  installScript,
+		Dir:     "/",
+		Env:     stepEnv(env),
+		Mounts:  []engine.Mount{{Source: srcRoot, Target: srcMount}},
+		Caches:  []engine.Cache{{Key: "npm", Target: npmCache}},
+		Secrets: secs,
+		Output:  outDir,
+		Dest:    dest,
+	})
+	if err := j.Engine.Run(ctx, step); err != nil {
+		return "", err
+	}
+	major, err := readNodeInfo(dest)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Remove(filepath.Join(dest, nodeInfo)); err != nil {
+		return "", err
+	}
+	pkgs, err := scanTree(dest)
+	if err != nil {
+		return "", err
+	}
+	var gyp []*pkg
+	for _, q := range pkgs {
+		if q.HasGyp {
+			gyp = append(gyp, q)
+		}
+	}
+	if err := fixBuilt(dest, gyp, major, ms, j.Image, logf); err != nil {
+		return "", err
+	}
+	return dest, nil
 }

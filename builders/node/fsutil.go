@@ -1,11 +1,11 @@
 package node
 
 import (
-	"github.com/layerpack/layerpack/internal/fsutil"
-
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/layerpack/layerpack/internal/fsutil"
 )
 
 // copyTree copies src into dst (merged with what dst holds: existing files are

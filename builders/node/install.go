@@ -1,9 +1,6 @@
 package node
 
 import (
-	"github.com/layerpack/layerpack/internal/fsutil"
-	"github.com/layerpack/layerpack/internal/hostcmd"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/layerpack/layerpack/builders"
+	"github.com/layerpack/layerpack/internal/fsutil"
+	"github.com/layerpack/layerpack/internal/hostcmd"
 )
 
 // tools finds and versions the host's node and package managers, once each.
@@ -273,4 +274,85 @@ func runHost(ctx context.Context, toolPath string, c *hostInstall, dir string, e
 	env = append(env, "npm_config_update_notifier=false", "npm_config_fund=false", "npm_config_audit=false")
 	_, err := hostcmd.Run(ctx, hostcmd.Cmd{What: c.String(), Path: toolPath, Args: c.Args, Dir: dir, Env: env, Log: log, Tail: 25})
 	return err
+}
+
+// dropForeignLogged is dropForeign that says what it left out.
+func dropForeignLogged(root string, pkgs []*pkg, t platform, logf func(string, ...any)) ([]*pkg, error) {
+	removed, kept, err := dropForeign(root, pkgs, t)
+	if err != nil {
+		return nil, err
+	}
+	if len(removed) > 0 {
+		logf("left out %d packages for another platform than %s: %s", len(removed), t, strings.Join(removed, ", "))
+	}
+	return kept, nil
+}
+
+// hostInstall installs on the host and, in auto mode, builds native addons in
+// the build container. It returns the folder holding node_modules and the
+// packages in it.
+func (b *Builder) hostInstall(ctx context.Context, j *builders.Job, p *project, t platform, ms []int,
+	logf func(string, ...any)) (string, []*pkg, error) {
+	toolPath, version, err := b.tools.version(p.Manager)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s (for %s in %s)", err, p.Lockfile, j.Layer.Node.Dir)
+	}
+	c, err := hostCommand(p, version, t)
+	if err != nil {
+		return "", nil, err
+	}
+	srcRoot, rel, err := prepareSource(p, j.Work, true)
+	if err != nil {
+		return "", nil, err
+	}
+	root := filepath.Join(srcRoot, filepath.FromSlash(rel))
+	logf("%s (%s %s)", c, p.Manager, version)
+	if err := runHost(ctx, toolPath, c, root, b.env(), logOf(j)); err != nil {
+		return "", nil, err
+	}
+	// What the install read is not part of the layer.
+	for _, f := range p.sources() {
+		if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(f))); err != nil {
+			return "", nil, err
+		}
+	}
+	pkgs, err := scanTree(root)
+	if err != nil {
+		return "", nil, err
+	}
+	if pkgs, err = dropForeignLogged(root, pkgs, t, logf); err != nil {
+		return "", nil, err
+	}
+	need, skipped := decide(root, pkgs, t, moduleABIs(ms))
+	for _, d := range skipped {
+		logf("%s: %s", d.Pkg.Path, d.Why)
+	}
+	if len(need) == 0 {
+		return root, pkgs, nil
+	}
+	var names []string
+	for _, d := range need {
+		names = append(names, fmt.Sprintf("%s@%s (%s)", d.Pkg.Name, d.Pkg.Version, d.Why))
+	}
+	if mode(j.Layer.Node) == modeHost {
+		return "", nil, fmt.Errorf("build = \"host\" never compiles, but these packages need a native build for %s: %s; "+
+			"set build = \"auto\" to compile them in the build container", t, strings.Join(names, "; "))
+	}
+	if j.Image == "" || j.Engine == nil {
+		return "", nil, fmt.Errorf("these packages need a native build for %s but the lockfile did not say so when the build was planned: %s; "+
+			"set build = \"container\"", t, strings.Join(names, "; "))
+	}
+	for _, d := range need {
+		logf("native build in the container: %s@%s: %s", d.Pkg.Name, d.Pkg.Version, d.Why)
+	}
+	built, err := b.rebuild(ctx, j, p, root, pkgs, need, ms, logf)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(built) != len(need) { // failed optional packages are gone
+		if pkgs, err = scanTree(root); err != nil {
+			return "", nil, err
+		}
+	}
+	return root, pkgs, nil
 }

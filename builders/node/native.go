@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/layerpack/layerpack/builders"
+	"github.com/layerpack/layerpack/engine"
 )
 
 // A decision says what to do with a package's install scripts.
@@ -221,4 +225,139 @@ func lifecycleScript(work string, order []*decision, optional map[string]bool) s
 		}
 	}
 	return b.String()
+}
+
+// rebuild runs the install scripts of the packages in need in the build
+// container, on a copy of them and their dependencies, and lays the results
+// over root.
+func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root string, pkgs []*pkg, need []*decision,
+	ms []int, logf func(string, ...any)) ([]*pkg, error) {
+	var roots []*pkg
+	var paths []string
+	for _, d := range need {
+		roots = append(roots, d.Pkg)
+		paths = append(paths, d.Pkg.Path)
+	}
+	sub := filepath.Join(j.Work, "native")
+	for _, q := range closure(pkgs, roots) {
+		if err := copyTree(filepath.Join(root, filepath.FromSlash(q.Path)), filepath.Join(sub, filepath.FromSlash(q.Path)), true, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := copyBinLinks(root, sub, pkgs); err != nil {
+		return nil, err
+	}
+	script := lifecycleScript(workDir, buildOrder(pkgs, need), p.optional())
+	if err := os.WriteFile(filepath.Join(sub, buildFile), []byte(script), 0o644); err != nil {
+		return nil, err
+	}
+	secs, env, err := b.secrets(p, j.Layer.Node.Dir, j.Work, logf)
+	if err != nil {
+		return nil, err
+	}
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["LAYERPACK_REBUILD"] = strings.Join(paths, "\n")
+	dest := filepath.Join(j.Work, "native-out")
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return nil, err
+	}
+	step := j.Step(stepName(j, "native build"), j.Target.Arch, j.Image, engine.Step{
+		Script:  rebuildScript,
+		Dir:     "/",
+		Env:     stepEnv(env),
+		Mounts:  []engine.Mount{{Source: sub, Target: treeMount}},
+		Caches:  []engine.Cache{{Key: "npm", Target: npmCache}},
+		Secrets: secs,
+		Output:  outDir,
+		Dest:    dest,
+	})
+	if err := j.Engine.Run(ctx, step); err != nil {
+		return nil, err
+	}
+	major, err := readNodeInfo(dest)
+	if err != nil {
+		return nil, err
+	}
+	failed := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(dest, "failed-optional")); err == nil {
+		for _, l := range strings.Fields(string(b)) {
+			failed[l] = true
+		}
+	}
+	var built []*pkg
+	for _, q := range roots {
+		if failed[q.Path] {
+			logf("%s: optional dependency failed to build; left out, as npm does", q.Path)
+			if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(q.Path))); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out := filepath.Join(dest, "tree", filepath.FromSlash(q.Path))
+		if _, err := os.Stat(out); err != nil {
+			return nil, fmt.Errorf("the native build step did not export %s: %w", q.Path, err)
+		}
+		if err := copyTree(out, filepath.Join(root, filepath.FromSlash(q.Path)), false, false); err != nil {
+			return nil, err
+		}
+		built = append(built, q)
+	}
+	if err := fixBuilt(root, built, major, ms, j.Image, logf); err != nil {
+		return nil, err
+	}
+	return built, nil
+}
+
+// copyBinLinks copies, from every node_modules/.bin of root to sub, the links
+// whose targets sub holds: the commands install scripts call (node-pre-gyp,
+// prebuild-install, node-gyp-build...).
+func copyBinLinks(root, sub string, pkgs []*pkg) error {
+	dirs := []string{"node_modules/.bin"}
+	for _, p := range pkgs {
+		dirs = append(dirs, p.Path+"/node_modules/.bin")
+	}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(d)))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.Type()&os.ModeSymlink == 0 {
+				continue
+			}
+			rel := filepath.Join(filepath.FromSlash(d), e.Name())
+			target, err := os.Readlink(filepath.Join(root, rel))
+			if err != nil {
+				return err
+			}
+			if filepath.IsAbs(target) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(sub, filepath.Dir(rel), target)); err != nil {
+				continue // its package is not needed for the build
+			}
+			if err := os.MkdirAll(filepath.Join(sub, filepath.Dir(rel)), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(target, filepath.Join(sub, rel)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fixBuilt checks and fixes the addons the build image compiled: Debian's
+// libnode dependency goes, V8-API addons must match the runtimes' Node.js.
+func fixBuilt(root string, built []*pkg, imageMajor int, ms []int, image string, logf func(string, ...any)) error {
+	changed, err := dropLibnodeTree(root, built)
+	if err != nil {
+		return err
+	}
+	for _, c := range changed {
+		logf("%s: removed the DT_NEEDED libnode.so the build image's node-gyp adds (Lambda's node has no libnode; it exports those symbols itself)", c)
+	}
+	return checkABI(root, built, imageMajor, ms, image)
 }

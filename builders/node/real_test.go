@@ -9,7 +9,6 @@ import (
 	"context"
 	"debug/elf"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/pipeline"

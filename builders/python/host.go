@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/hostcmd"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/layerpack/layerpack/internal/hostcmd"
 )
 
 // hostTools is what the host offers for the fast path.

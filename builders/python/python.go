@@ -24,7 +24,6 @@ package python
 import (
 	"context"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/bytesize"
 	"maps"
 	"os"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/internal/bytesize"
 	"github.com/layerpack/layerpack/internal/redact"
 	"github.com/layerpack/layerpack/lambda"
 )

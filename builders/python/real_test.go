@@ -7,7 +7,6 @@ package python
 
 import (
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/lambdatest"
 	"github.com/layerpack/layerpack/pipeline"

@@ -1,7 +1,6 @@
 package python
 
 import (
-	"github.com/layerpack/layerpack/internal/testneed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 )
 

@@ -2,7 +2,6 @@ package python
 
 import (
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 )
 

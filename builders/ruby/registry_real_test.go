@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"github.com/layerpack/layerpack/internal/testneed"
 	"io"
 	"io/fs"
 	"log"
@@ -30,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/lambdatest"
 )

@@ -13,8 +13,6 @@
 package ruby
 
 import (
-	"github.com/layerpack/layerpack/internal/fsutil"
-
 	"bufio"
 	"context"
 	"errors"
@@ -27,6 +25,7 @@ import (
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
+	"github.com/layerpack/layerpack/internal/fsutil"
 	"github.com/layerpack/layerpack/lambda"
 )
 

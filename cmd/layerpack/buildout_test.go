@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/pipeline"
 	"github.com/layerpack/layerpack/plan"
 	"github.com/layerpack/layerpack/verify"
-
-	"github.com/rogpeppe/go-internal/testscript"
 )
 
 var durationMS = regexp.MustCompile(`"duration_ms": [0-9]+`)

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"github.com/layerpack/layerpack/manifest"
-
 	"github.com/layerpack/layerpack/internal/atomicfile"
+	"github.com/layerpack/layerpack/manifest"
 	"github.com/layerpack/layerpack/sbom"
 	"github.com/layerpack/layerpack/zipper"
 )

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -245,32 +244,5 @@ func (f *Fake) Close() error {
 // copyTree copies the content of src into dst (created if missing), keeping
 // modes and symbolic links.
 func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		info, err := de.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case de.IsDir():
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-			return os.Chmod(target, info.Mode().Perm())
-		case de.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			_ = os.Remove(target)
-			return os.Symlink(link, target)
-		case de.Type().IsRegular():
-			return fsutil.CopyFile(p, target, info.Mode().Perm())
-		}
-		return fmt.Errorf("%s: unsupported file type %s", p, de.Type())
-	})
+	return fsutil.CopyTree(src, dst, fsutil.TreeOptions{DirModes: true, Strict: true})
 }

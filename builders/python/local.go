@@ -248,30 +248,7 @@ func copyLocal(src, dst string) error {
 		}
 		return fsutil.CopyFile(src, filepath.Join(dst, filepath.Base(src)), 0o644)
 	}
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case d.Type().IsRegular():
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			return fsutil.CopyFile(p, target, info.Mode().Perm()|0o200)
-		}
-		return nil // sockets, devices: nothing a package needs
-	})
+	return fsutil.CopyTree(src, dst, fsutil.TreeOptions{FileMode: func(m fs.FileMode) fs.FileMode { return m | 0o200 }})
 }
 
 func fileSHA256(p string) (string, error) {

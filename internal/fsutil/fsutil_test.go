@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -28,5 +29,35 @@ func TestCopyFile(t *testing.T) {
 	}
 	if st, _ := os.Stat(filepath.Join(dir, "ro")); st.Mode().Perm() != 0o444 {
 		t.Errorf("mode %v", st.Mode())
+	}
+}
+
+func TestCopyTreeReplacesAndSkips(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(src, "a", "node_modules"), 0o755)
+	os.WriteFile(filepath.Join(src, "a", "f"), []byte("new"), 0o644)
+	os.WriteFile(filepath.Join(src, "a", "node_modules", "x"), []byte("x"), 0o644)
+	os.Symlink("f", filepath.Join(src, "a", "l"))
+	// dst/a/f is a link to a file outside: copying must replace the link, not
+	// write through it.
+	outside := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(outside, []byte("keep"), 0o644)
+	os.MkdirAll(filepath.Join(dst, "a"), 0o755)
+	os.Symlink(outside, filepath.Join(dst, "a", "f"))
+	skip := func(_ string, d fs.DirEntry) bool { return d.IsDir() && d.Name() == "node_modules" }
+	if err := CopyTree(src, dst, TreeOptions{Skip: skip}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "keep" {
+		t.Fatalf("wrote through a link in dst: victim holds %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a", "f")); string(b) != "new" {
+		t.Errorf("a/f = %q", b)
+	}
+	if l, _ := os.Readlink(filepath.Join(dst, "a", "l")); l != "f" {
+		t.Errorf("link a/l = %q", l)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "a", "node_modules")); err == nil {
+		t.Error("skipped folder copied")
 	}
 }

@@ -35,7 +35,8 @@ type item struct {
 	entries []zipper.Entry // what the zip will hold
 	tmp     *os.File       // the zip being written, beside the output
 	stats   zipper.Stats
-	sum     string // the zip's CodeSha256, hashed as it was written
+	sum     string       // the zip's CodeSha256, hashed as it was written
+	seen    *verify.Seen // what the zipper read of each file, so verify need not inflate it
 
 	cleanups []func()
 	done     bool // a stage settled the item (a cache hit); the rest is skipped
@@ -223,6 +224,8 @@ func (x *item) writeZip(ctx context.Context) error {
 	if o.Events != nil {
 		opt.Progress = func(p zipper.Progress) { o.Events.Zip(it, p) }
 	}
+	x.seen = verify.NewSeen()
+	opt.Inspect = x.seen.Add
 	// The CodeSha256 is hashed on the way to the file: place need not read the zip again.
 	h := sha256.New()
 	st, err := zipper.Write(ctx, io.MultiWriter(tmp, h), x.entries, opt)
@@ -240,7 +243,7 @@ func (x *item) writeZip(ctx context.Context) error {
 // verifyZip: Lambda's rules on the bytes just written; warnings are kept for the summary.
 func (x *item) verifyZip(ctx context.Context) error {
 	rep, err := verify.ZipContext(ctx, x.tmp.Name(), verify.Options{Arch: x.it.Target.Arch, Runtimes: x.it.Target.Runtimes,
-		ZipSize: x.stats.ZippedSize, AllowSecrets: x.it.Layer.AllowSecrets})
+		ZipSize: x.stats.ZippedSize, AllowSecrets: x.it.Layer.AllowSecrets, Seen: x.seen})
 	if err != nil {
 		return fmt.Errorf("verifying zip: %w", err)
 	}

@@ -26,6 +26,8 @@ type Entries struct {
 const (
 	EntriesMaxBytes = 2 << 30             // total size kept
 	EntriesMaxAge   = 30 * 24 * time.Hour // a blob unused this long goes
+	// entriesMaxBlob bounds what Get reads: the zipper stores no entry over a few MiB.
+	entriesMaxBlob = 64 << 20
 	// entriesTouch: Get refreshes a blob's mtime (its age for Prune) when it is
 	// older than this, so a hit costs no write on most builds.
 	entriesTouch = 24 * time.Hour
@@ -65,7 +67,7 @@ func (e *Entries) Get(key string) ([]byte, bool) {
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() > 1<<30 {
+	if err != nil || !st.Mode().IsRegular() || st.Size() > entriesMaxBlob {
 		return nil, false
 	}
 	b := make([]byte, st.Size())

@@ -133,8 +133,8 @@ func TestReuseSameBytes(t *testing.T) {
 	}
 }
 
-// TestReuseGolden: the golden archive is the same when every entry comes from
-// the store.
+// TestReuseGolden: the golden archive is the same when its entries come from the
+// store (those above defaultLimits.reuseMin).
 func TestReuseGolden(t *testing.T) {
 	when := goldenTime(t)
 	store := newMemReuse()
@@ -166,7 +166,7 @@ func TestReuseKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	text := strings.Repeat("the same line again\n", 100)
+	text := strings.Repeat("the same line again\n", 300) // above defaultLimits.reuseMin
 	one(text, 6)
 	one(text, 9)
 	one(text+"!", 6)
@@ -202,5 +202,20 @@ func TestReuseChangedFile(t *testing.T) {
 	}
 	if store.puts != 0 {
 		t.Errorf("%d puts for a file that changed between reads; want none", store.puts)
+	}
+}
+
+// TestReuseSmallFiles: files under reuseMin are compressed, never looked up.
+func TestReuseSmallFiles(t *testing.T) {
+	store := newMemReuse()
+	data := strings.Repeat("a", int(defaultLimits.reuseMin)-1)
+	e := []Entry{{Name: "a.txt", Mode: 0o644, Size: int64(len(data)), Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(data)), nil
+	}}}
+	if _, err := Write(t.Context(), io.Discard, e, Options{Level: 6, Reuse: store}); err != nil {
+		t.Fatal(err)
+	}
+	if store.gets+store.puts != 0 {
+		t.Errorf("%d gets, %d puts for a file under reuseMin", store.gets, store.puts)
 	}
 }

@@ -31,6 +31,7 @@ type limits struct {
 	chunk     int    // read size for large entries, per worker
 	lookahead int    // entries dispatched ahead of the one being written
 	spillDir  string // "" is os.TempDir()
+	reuseMin  int64  // smaller files are compressed again rather than looked up in Reuse
 }
 
 var defaultLimits = limits{
@@ -39,6 +40,9 @@ var defaultLimits = limits{
 	spillMem:  4 << 20,
 	chunk:     256 << 10,
 	lookahead: 1024,
+	// A lookup and a store cost a file each; below this deflate is cheaper. In a
+	// node_modules tree 84% of the files are under 4 KiB but only 6% of the bytes.
+	reuseMin: 4 << 10,
 }
 
 // Write writes a zip archive of entries to w. See the package doc for the
@@ -333,7 +337,7 @@ func (w *worker) small(j *job) error {
 		return err
 	}
 	w.z.bytesRead.Add(it.size)
-	if j.compress && w.z.opt.Reuse != nil {
+	if j.compress && w.z.opt.Reuse != nil && it.size >= w.z.lim.reuseMin {
 		w.smallReused(j, in)
 		return nil
 	}

@@ -31,6 +31,11 @@ func endToEnd(c config, out string) (missed int, err error) {
 	if err != nil {
 		return 0, errors.New("Info-ZIP zip is not installed (apt-get install zip)")
 	}
+	if c.baseline != "" {
+		if c.baseline, err = filepath.Abs(c.baseline); err != nil {
+			return 0, err
+		}
+	}
 	bin := c.layerpack
 	if bin != "" {
 		if bin, err = filepath.Abs(bin); err != nil { // the builds run in the project folder
@@ -62,11 +67,10 @@ func endToEnd(c config, out string) (missed int, err error) {
 	}
 	fmt.Printf("\n== end to end: layerpack build of a files layer of %s (%d files, %.1f MB)\n", tree, files, float64(size)/1e6)
 
-	env := append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(out, "xdg"), "SOURCE_DATE_EPOCH=")
 	zipOut := filepath.Join(proj, "dist", "nm-x86_64.zip")
-	build := func(args ...string) (time.Duration, time.Duration, error) {
+	run := func(bin, xdg string, args ...string) (time.Duration, time.Duration, error) {
 		cmd := exec.Command(bin, append([]string{"build", "--progress", "quiet"}, args...)...)
-		cmd.Dir, cmd.Env = proj, env
+		cmd.Dir, cmd.Env = proj, append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(out, xdg), "SOURCE_DATE_EPOCH=")
 		var o bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &o
 		start := time.Now()
@@ -75,6 +79,7 @@ func endToEnd(c config, out string) (missed int, err error) {
 		}
 		return time.Since(start), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 	}
+	build := func(args ...string) (time.Duration, time.Duration, error) { return run(bin, "xdg", args...) }
 	infoZip := func() (time.Duration, time.Duration, error) {
 		archive := filepath.Join(out, "e2e-infozip.zip")
 		os.Remove(archive)
@@ -88,7 +93,7 @@ func endToEnd(c config, out string) (missed int, err error) {
 	}
 
 	type timing struct{ wall, cpu []time.Duration }
-	var tInfo, tCold, tFirst, tNoop, tOne timing
+	var tInfo, tCold, tFirst, tNoop, tOne, tBaseCold, tBaseOne timing
 	add := func(t *timing, w, c time.Duration) { t.wall, t.cpu = append(t.wall, w), append(t.cpu, c) }
 	changed := filepath.Join(src, "lodash", "README.md")
 	orig, err := os.ReadFile(changed)
@@ -122,11 +127,31 @@ func endToEnd(c config, out string) (missed int, err error) {
 			return 0, err
 		}
 		add(&tOne, w, cp)
+		if c.baseline != "" { // the other binary on the same tree: cold, then the same change again
+			if w, cp, err = run(c.baseline, "xdg-baseline", "--no-cache"); err != nil {
+				return 0, err
+			}
+			add(&tBaseCold, w, cp)
+			if err := replaceFile(changed, append(slices.Clip(orig), fmt.Sprintf("\nchanged by zipbench, baseline run %d\n", i)...)); err != nil {
+				return 0, err
+			}
+			if w, cp, err = run(c.baseline, "xdg-baseline"); err != nil {
+				return 0, err
+			}
+			add(&tBaseOne, w, cp)
+			fmt.Printf("  run %d, baseline %s: cold %.2f s (cpu %.2f), one file changed %.2f s (cpu %.2f)\n", i+1, c.baseline,
+				tBaseCold.wall[i].Seconds(), tBaseCold.cpu[i].Seconds(), tBaseOne.wall[i].Seconds(), tBaseOne.cpu[i].Seconds())
+		}
 		fmt.Printf("  run %d: Info-ZIP %.2f s (cpu %.2f), cold %.2f s (cpu %.2f), first %.2f s, no-op %.3f s, one file changed %.2f s (cpu %.2f)\n",
 			i+1, tInfo.wall[i].Seconds(), tInfo.cpu[i].Seconds(), tCold.wall[i].Seconds(), tCold.cpu[i].Seconds(),
 			tFirst.wall[i].Seconds(), tNoop.wall[i].Seconds(), tOne.wall[i].Seconds(), tOne.cpu[i].Seconds())
 	}
 	// The incremental zip must be the clean build's, byte for byte.
+	if c.baseline != "" { // the baseline wrote the last zip: rebuild it, from the entry store
+		if _, _, err := build(); err != nil {
+			return 0, err
+		}
+	}
 	inc, err := fileSum(zipOut)
 	if err != nil {
 		return 0, err
@@ -153,6 +178,12 @@ func endToEnd(c config, out string) (missed int, err error) {
 	fmt.Printf("build, empty cache         : %6.2f s\n", fw.Seconds())
 	fmt.Printf("build, no-op               : %6.3f s\n", nw.Seconds())
 	fmt.Printf("build, one file changed    : %6.2f s (cpu %.2f s)  (best of %d)\n", ow.Seconds(), oc.Seconds(), c.runs)
+	if c.baseline != "" {
+		bw, bc := best(tBaseCold)
+		bow, boc := best(tBaseOne)
+		fmt.Printf("baseline --no-cache (cold) : %6.2f s (cpu %.2f s), Info-ZIP ratio %.2fx\n", bw.Seconds(), bc.Seconds(), iw.Seconds()/bw.Seconds())
+		fmt.Printf("baseline, one file changed : %6.2f s (cpu %.2f s)\n", bow.Seconds(), boc.Seconds())
+	}
 	ratio := iw.Seconds() / cw.Seconds()
 	missed += verdict("cold ratio", fmt.Sprintf("%.2fx", ratio), fmt.Sprintf(">= %.2gx", c.buildTarget), ratio >= c.buildTarget)
 	fmt.Printf("%-16s: %.2fx (Info-ZIP cpu / cold build cpu)\n", "cold cpu ratio", ic.Seconds()/cc.Seconds())

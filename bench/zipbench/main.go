@@ -44,6 +44,7 @@ type config struct {
 	skipBuild bool
 	keep      bool
 	layerpack string
+	baseline  string
 
 	speedTarget float64
 	sizeTarget  float64
@@ -64,6 +65,7 @@ func main() {
 	flag.BoolVar(&c.skipMem, "skip-memory", false, "skip the peak memory test")
 	flag.BoolVar(&c.skipBuild, "skip-build", false, "skip the end-to-end layerpack build comparison")
 	flag.StringVar(&c.layerpack, "layerpack", "", "layerpack binary for the end-to-end test (default: go build ./cmd/layerpack)")
+	flag.StringVar(&c.baseline, "baseline-layerpack", "", "another layerpack binary (an older commit) to time in the same end-to-end runs")
 	flag.Float64Var(&c.buildTarget, "build-target", 4, "minimum end-to-end ratio (Info-ZIP time / build --no-cache time)")
 	flag.DurationVar(&c.incrTarget, "incremental-target", 250*time.Millisecond, "maximum rebuild time after one file changed")
 	flag.BoolVar(&c.keep, "keep", false, "keep the archives written (their folder is printed)")

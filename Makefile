@@ -47,7 +47,7 @@ example: setup build
 
 # bench: figures, as ratios against baselines measured in the same run.
 bench: build
-	$(GO) run ./bench/zipbench
+	$(GO) run ./bench/zipbench -layerpack $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./cmd/layerpack
 
 clean:

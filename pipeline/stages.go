@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,6 +35,8 @@ type item struct {
 	entries []zipper.Entry // what the zip will hold
 	tmp     *os.File       // the zip being written, beside the output
 	stats   zipper.Stats
+	sum     string       // the zip's CodeSha256, hashed as it was written
+	seen    *verify.Seen // what the zipper read of each file, so verify need not inflate it
 
 	cleanups []func()
 	done     bool // a stage settled the item (a cache hit); the rest is skipped
@@ -210,14 +215,25 @@ func (x *item) writeZip(ctx context.Context) error {
 		}
 	})
 	opt := zipper.Options{Level: o.Config.Defaults.Compression, Time: o.Epoch, Store: alreadyCompressed}
+	if !o.NoCache {
+		// Unchanged files are copied from the entry store, not compressed again.
+		entries := o.Cache.Entries()
+		opt.Reuse = entries
+		defer entries.MaybePrune()
+	}
 	if o.Events != nil {
 		opt.Progress = func(p zipper.Progress) { o.Events.Zip(it, p) }
 	}
-	st, err := zipper.Write(ctx, tmp, x.entries, opt)
+	x.seen = verify.NewSeen()
+	opt.Inspect = x.seen.Add
+	// The CodeSha256 is hashed on the way to the file: place need not read the zip again.
+	h := sha256.New()
+	st, err := zipper.Write(ctx, io.MultiWriter(tmp, h), x.entries, opt)
 	if err != nil {
 		return err
 	}
 	x.stats = st
+	x.sum = base64.StdEncoding.EncodeToString(h.Sum(nil))
 	if err := tmp.Sync(); err != nil {
 		return err
 	}
@@ -227,7 +243,7 @@ func (x *item) writeZip(ctx context.Context) error {
 // verifyZip: Lambda's rules on the bytes just written; warnings are kept for the summary.
 func (x *item) verifyZip(ctx context.Context) error {
 	rep, err := verify.ZipContext(ctx, x.tmp.Name(), verify.Options{Arch: x.it.Target.Arch, Runtimes: x.it.Target.Runtimes,
-		ZipSize: x.stats.ZippedSize, AllowSecrets: x.it.Layer.AllowSecrets})
+		ZipSize: x.stats.ZippedSize, AllowSecrets: x.it.Layer.AllowSecrets, Seen: x.seen})
 	if err != nil {
 		return fmt.Errorf("verifying zip: %w", err)
 	}
@@ -241,10 +257,7 @@ func (x *item) verifyZip(ctx context.Context) error {
 
 // place: the verified zip gets its final name, atomically.
 func (x *item) place(context.Context) error {
-	sum, err := lambda.FileCodeSha256(x.tmp.Name())
-	if err != nil {
-		return err
-	}
+	sum := x.sum
 	if err := os.Chmod(x.tmp.Name(), 0o644); err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (c *checker) readContents(ctx context.Context, files []*zip.File) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
-		if !f.Mode().IsRegular() {
+		if !f.Mode().IsRegular() || c.seenEntry(f) {
 			continue
 		}
 		if err := c.readEntry(ctx, f); err != nil {

@@ -37,7 +37,14 @@ func (c *checker) checkSecret(name string, head []byte) {
 		return
 	}
 	f, _ := secrets.Check(name, bytes.NewReader(head))
-	if f == nil || secrets.Allowed(name, c.opt.AllowSecrets) {
+	if f != nil {
+		c.secretFinding(name, f)
+	}
+}
+
+// secretFinding reports what secrets.Check found in name, unless allowed.
+func (c *checker) secretFinding(name string, f *secrets.Finding) {
+	if c.packaged[name] || secrets.Allowed(name, c.opt.AllowSecrets) {
 		return
 	}
 	c.add(Error, name, CheckSecret, "%q looks like credentials (%s); layers are often shared, so leave it out, or allow it with allow_secrets = [%s] in the layer's config",

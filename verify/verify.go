@@ -119,6 +119,9 @@ type Options struct {
 	// credentials but belong in the layer (allow_secrets in the config); "dir/"
 	// allows everything below dir.
 	AllowSecrets []string
+	// Seen, when set, is what the zip's writer saw of its files: matching entries
+	// are checked without being inflated again (see Seen). Optional.
+	Seen *Seen
 
 	zipSize int64       // the file's real size, when known, to refuse data past its end
 	zipFile io.ReaderAt // the file, when known, to look for hidden entries

@@ -57,4 +57,15 @@
 // output buffer, and about a hundred bytes per entry for the central
 // directory, which has to wait for the end. No file is ever held whole unless
 // it is small.
+//
+// # Reuse
+//
+// With Options.Reuse, a file of 4 KiB or more is looked up by the SHA-256 of
+// its content, salted with the encoder's version and the level, before it is
+// compressed; a hit supplies the deflate bytes, CRC and method (the decision
+// to store counts too), and what is compressed is put there. Deflate output
+// depends on nothing else, so the archive is the same byte for byte. A large
+// file is hashed in a first read; on a miss it is compressed from a second
+// read and stored only if that read hashes the same. Blobs over 4 MiB
+// compressed are not kept, so a hit fits the entry's budget.
 package zipper

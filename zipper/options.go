@@ -28,7 +28,22 @@ type Options struct {
 	// once) at most about five times a second, and once more with the final
 	// figures when Write succeeds. No call happens after Write returns. Optional.
 	Progress func(p Progress)
+	// Reuse, when set, is a store of compressed entries: a file whose content,
+	// encoder version and level match a stored entry is copied from it instead
+	// of compressed again, and what is compressed is put there. The output is
+	// the same byte for byte with or without it. Optional.
+	Reuse Reuse
+	// Inspect, when set, is called once for each regular file with what Write
+	// saw of it: its name in the archive, size, CRC-32 and first bytes (all of
+	// them up to InspectHead, which the call must not keep), so a checker can
+	// trust the archive's entries without inflating them again. It is called
+	// from several goroutines at once, and before the entry is written: an
+	// error from Write voids what it was told. Optional.
+	Inspect func(name string, size int64, crc uint32, head []byte)
 }
+
+// InspectHead is how many leading bytes of a file Options.Inspect gets.
+const InspectHead = 64 << 10
 
 // Progress is a snapshot of a running Write. Files counts the regular files and
 // symlinks written (folders are not counted); Bytes counts the uncompressed

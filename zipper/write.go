@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"math"
@@ -30,6 +31,7 @@ type limits struct {
 	chunk     int    // read size for large entries, per worker
 	lookahead int    // entries dispatched ahead of the one being written
 	spillDir  string // "" is os.TempDir()
+	reuseMin  int64  // smaller files are compressed again rather than looked up in Reuse
 }
 
 var defaultLimits = limits{
@@ -38,6 +40,9 @@ var defaultLimits = limits{
 	spillMem:  4 << 20,
 	chunk:     256 << 10,
 	lookahead: 1024,
+	// A lookup and a store cost a file each; below this deflate is cheaper. In a
+	// node_modules tree 84% of the files are under 4 KiB but only 6% of the bytes.
+	reuseMin: 4 << 10,
 }
 
 // Write writes a zip archive of entries to w. See the package doc for the
@@ -118,6 +123,8 @@ type zw struct {
 	items  []item
 	budget *budget
 
+	salt string // reuseSalt, when Options.Reuse is set
+
 	failedAt  atomic.Int64 // lowest index of a job that failed; later ones are skipped
 	bytesRead atomic.Int64 // for Progress
 	filesDone atomic.Int64 // for Progress
@@ -139,6 +146,9 @@ func write(ctx context.Context, out io.Writer, entries []Entry, opt Options, lim
 	}
 	z := &zw{opt: o, lim: lim, items: items, budget: newBudget(lim.budget)}
 	z.failedAt.Store(math.MaxInt64)
+	if o.Reuse != nil {
+		z.salt = reuseSalt(o.Level)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -279,6 +289,22 @@ type worker struct {
 	z     *zw
 	fw    *flate.Writer
 	chunk []byte
+	sha   hash.Hash // when set, large hashes what it reads into it
+	head  []byte    // the first bytes of a large file, for Options.Inspect
+}
+
+// inspect tells Options.Inspect about a regular file.
+func (w *worker) inspect(it *item, crc uint32, head []byte) {
+	if fn := w.z.opt.Inspect; fn != nil && it.kind == kindFile {
+		fn(it.name, it.size, crc, head[:min(len(head), InspectHead)])
+	}
+}
+
+// keepHead collects the first InspectHead bytes a large file's read yields.
+func (w *worker) keepHead(p []byte) {
+	if w.z.opt.Inspect != nil && len(w.head) < InspectHead {
+		w.head = append(w.head, p[:min(len(p), InspectHead-len(w.head))]...)
+	}
 }
 
 func (w *worker) do(ctx context.Context, j *job) error {
@@ -290,6 +316,8 @@ func (w *worker) do(ctx context.Context, j *job) error {
 		return nil
 	case it.size <= w.z.lim.small:
 		return w.small(j)
+	case j.compress && w.z.opt.Reuse != nil:
+		return w.largeReused(ctx, j)
 	}
 	return w.large(ctx, j)
 }
@@ -309,6 +337,10 @@ func (w *worker) small(j *job) error {
 		return err
 	}
 	w.z.bytesRead.Add(it.size)
+	if j.compress && w.z.opt.Reuse != nil && it.size >= w.z.lim.reuseMin {
+		w.smallReused(j, in)
+		return nil
+	}
 	w.inMemory(j, in, in)
 	return nil
 }
@@ -350,6 +382,7 @@ func readExactly(it *item, buf []byte) error {
 // deflated when that makes it smaller.
 func (w *worker) inMemory(j *job, in, pooled []byte) {
 	j.crc = crc32.ChecksumIEEE(in)
+	w.inspect(j.it, j.crc, in)
 	j.method, j.data, j.pooled, j.csize = methodStore, in, pooled, int64(len(in))
 	if !j.compress {
 		return
@@ -425,6 +458,7 @@ func (w *worker) large(ctx context.Context, j *job) (err error) {
 		w.z.drop(j, j.cost)
 	}
 	h := crc32.NewIEEE()
+	w.head = w.head[:0]
 	var n int64
 	for {
 		if err := context.Cause(ctx); err != nil {
@@ -437,6 +471,10 @@ func (w *worker) large(ctx context.Context, j *job) (err error) {
 				return fmt.Errorf("zipper: entry %q: %w: more than %d bytes", it.name, ErrChanged, it.size)
 			}
 			h.Write(w.chunk[:k])
+			w.keepHead(w.chunk[:k])
+			if w.sha != nil {
+				w.sha.Write(w.chunk[:k])
+			}
 			if sp != nil {
 				if _, err := fw.Write(w.chunk[:k]); errors.Is(err, errNoGain) {
 					giveUp()
@@ -457,6 +495,7 @@ func (w *worker) large(ctx context.Context, j *job) (err error) {
 		return fmt.Errorf("zipper: entry %q: %w: read %d of %d bytes", it.name, ErrChanged, n, it.size)
 	}
 	j.crc = h.Sum32()
+	w.inspect(it, j.crc, w.head)
 	if sp != nil {
 		err := fw.Close()
 		if err == nil {

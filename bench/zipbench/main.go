@@ -41,11 +41,16 @@ type config struct {
 	memSize   int64
 	skipSpeed bool
 	skipMem   bool
+	skipBuild bool
 	keep      bool
+	layerpack string
+	baseline  string
 
 	speedTarget float64
 	sizeTarget  float64
 	rssTarget   int64
+	buildTarget float64
+	incrTarget  time.Duration
 }
 
 func main() {
@@ -58,6 +63,11 @@ func main() {
 	flag.Int64Var(&c.memSize, "mem-size", 1<<30, "size of the generated tree for the memory test, in bytes")
 	flag.BoolVar(&c.skipSpeed, "skip-speed", false, "skip the speed and size comparison")
 	flag.BoolVar(&c.skipMem, "skip-memory", false, "skip the peak memory test")
+	flag.BoolVar(&c.skipBuild, "skip-build", false, "skip the end-to-end layerpack build comparison")
+	flag.StringVar(&c.layerpack, "layerpack", "", "layerpack binary for the end-to-end test (default: go build ./cmd/layerpack)")
+	flag.StringVar(&c.baseline, "baseline-layerpack", "", "another layerpack binary (an older commit) to time in the same end-to-end runs")
+	flag.Float64Var(&c.buildTarget, "build-target", 4, "minimum end-to-end ratio (Info-ZIP time / build --no-cache time)")
+	flag.DurationVar(&c.incrTarget, "incremental-target", 250*time.Millisecond, "maximum rebuild time after one file changed")
 	flag.BoolVar(&c.keep, "keep", false, "keep the archives written (their folder is printed)")
 	flag.Float64Var(&c.speedTarget, "speed-target", 4, "minimum speed ratio (Info-ZIP time / zipper time)")
 	flag.Float64Var(&c.sizeTarget, "size-target", 1.03, "maximum size ratio (zipper size / Info-ZIP size)")
@@ -117,6 +127,13 @@ func run(c config) (missed int, err error) {
 
 	if !c.skipSpeed {
 		m, err := speed(c, out)
+		if err != nil {
+			return 0, err
+		}
+		missed += m
+	}
+	if !c.skipBuild {
+		m, err := endToEnd(c, out)
 		if err != nil {
 			return 0, err
 		}

@@ -1,0 +1,68 @@
+package verify
+
+import (
+	"archive/zip"
+	"bytes"
+	"sync"
+
+	"github.com/layerpack/layerpack/elfinfo"
+	"github.com/layerpack/layerpack/secrets"
+)
+
+// Seen is what the writer of a zip saw of its files while it wrote them (the
+// zipper's Inspect hook): each file's size, CRC-32 and what its first bytes say.
+// Given as Options.Seen, it spares verify inflating every entry again: an entry
+// whose name, size and CRC match what was seen, and whose head showed neither ELF
+// nor a jar, is checked from the head seen. Any other entry (not seen, different
+// size or CRC, ELF, jar) is read from the zip in full, as without Seen, so a zip
+// that is not the one seen is still checked completely.
+type Seen struct {
+	mu    sync.Mutex
+	files map[string]seenFile
+}
+
+type seenFile struct {
+	size   int64
+	crc    uint32
+	full   bool             // the head is ELF or a jar: read the entry itself
+	secret *secrets.Finding // what the head looked like, before allow_secrets
+}
+
+// NewSeen returns an empty Seen.
+func NewSeen() *Seen { return &Seen{files: make(map[string]seenFile)} }
+
+// Add records a file: its name in the zip, its size and CRC-32, and its first bytes
+// (up to secrets.HeadLimit; fewer only when the file is shorter). Add may be called
+// from several goroutines at once and does not keep head.
+func (s *Seen) Add(name string, size int64, crc uint32, head []byte) {
+	f := seenFile{size: size, crc: crc}
+	switch {
+	case int64(len(head)) < min(size, secrets.HeadLimit):
+		f.full = true // not enough seen to judge
+	case elfinfo.IsELF(head), isJar(name) && bytes.HasPrefix(head, []byte("PK")):
+		f.full = true
+	default:
+		f.secret, _ = secrets.Check(name, bytes.NewReader(head))
+	}
+	s.mu.Lock()
+	s.files[name] = f
+	s.mu.Unlock()
+}
+
+// seenEntry reports whether f can be checked from what was seen, and does so.
+func (c *checker) seenEntry(f *zip.File) bool {
+	s := c.opt.Seen
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	sf, ok := s.files[f.Name]
+	s.mu.Unlock()
+	if !ok || sf.full || sf.size < 0 || uint64(sf.size) != f.UncompressedSize64 || sf.crc != f.CRC32 {
+		return false
+	}
+	if sf.secret != nil {
+		c.secretFinding(f.Name, sf.secret)
+	}
+	return true
+}

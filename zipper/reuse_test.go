@@ -1,0 +1,221 @@
+package zipper
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// memReuse is a Reuse store in memory that counts its calls.
+type memReuse struct {
+	mu         sync.Mutex
+	blobs      map[string][]byte
+	gets, hits int
+	puts       int
+}
+
+func newMemReuse() *memReuse { return &memReuse{blobs: map[string][]byte{}} }
+
+func (m *memReuse) Get(key string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gets++
+	b, ok := m.blobs[key]
+	if ok {
+		m.hits++
+	}
+	return bytes.Clone(b), ok
+}
+
+func (m *memReuse) Put(key string, blob []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.puts++
+	m.blobs[key] = bytes.Clone(blob)
+}
+
+func (m *memReuse) reset() { m.gets, m.hits, m.puts = 0, 0, 0 }
+
+// reuseTree adds, to the golden tree, files that share content (one blob for
+// two entries) and large files that spill to disk under tinyLimits.
+var reuseTree = append(append([]node(nil), goldenTree...),
+	node{path: "copy/index.js", perm: 0o644, data: goldenTree[3].data},
+	node{path: "copy/big.js", perm: 0o644, data: textLines(9000)},
+	node{path: "copy/mid.js", perm: 0o644, data: textLines(3000)},
+	node{path: "copy/mid-random.bin", perm: 0o644, data: pseudoRandom("mid", 3000)},
+)
+
+// TestReuseSameBytes flips entries between reused and freshly compressed
+// (missing, truncated and garbled blobs) and compares the archives byte for byte.
+func TestReuseSameBytes(t *testing.T) {
+	when := goldenTime(t)
+	for _, tc := range []struct {
+		name string
+		lim  limits
+	}{
+		{"default limits", defaultLimits},
+		{"tiny limits", tinyLimits(t.TempDir())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			entries := memEntries(reuseTree)
+			run := func(r Reuse) []byte {
+				t.Helper()
+				var buf bytes.Buffer
+				opt := Options{Level: 6, Time: when, Workers: 3}
+				if r != nil {
+					opt.Reuse = r
+				}
+				if _, err := write(t.Context(), &buf, entries, opt, tc.lim); err != nil {
+					t.Fatal(err)
+				}
+				return buf.Bytes()
+			}
+			want := run(nil)
+			store := newMemReuse()
+			if got := run(store); !bytes.Equal(got, want) {
+				t.Fatal("first run with an empty store: output differs")
+			}
+			// copy/index.js has the content of another entry: one hit at most.
+			if store.hits > 1 || store.puts == 0 {
+				t.Fatalf("empty store: %d hits, %d puts; want at most 1 hit and some puts", store.hits, store.puts)
+			}
+			full := len(store.blobs)
+			store.reset()
+			if got := run(store); !bytes.Equal(got, want) {
+				t.Fatal("run from a full store: output differs")
+			}
+			// Under tiny limits lib/big.js compresses past spillMem: it is never stored.
+			misses := 0
+			if tc.lim.spillMem < 1<<20 {
+				misses = 1
+			}
+			if store.hits != store.gets-misses || store.hits == 0 || store.puts != 0 {
+				t.Fatalf("full store: %d gets, %d hits, %d puts; want %d misses and no puts", store.gets, store.hits, store.puts, misses)
+			}
+
+			rng := rand.New(rand.NewPCG(1, 2))
+			keys := make([]string, 0, full)
+			for k := range store.blobs {
+				keys = append(keys, k)
+			}
+			for round := range 12 {
+				for _, k := range keys {
+					b := store.blobs[k]
+					switch rng.IntN(5) {
+					case 0:
+						delete(store.blobs, k)
+					case 1:
+						if len(b) > 0 {
+							store.blobs[k] = b[:rng.IntN(len(b))]
+						}
+					case 2:
+						if len(b) > 0 {
+							c := bytes.Clone(b)
+							c[rng.IntN(len(c))] ^= 1 << rng.IntN(8)
+							store.blobs[k] = c
+						}
+					}
+				}
+				store.reset()
+				if got := run(store); !bytes.Equal(got, want) {
+					t.Fatalf("round %d: output differs", round)
+				}
+				if store.puts == 0 && round == 0 {
+					t.Fatal("damaged blobs were not replaced")
+				}
+			}
+		})
+	}
+}
+
+// TestReuseGolden: the golden archive is the same when its entries come from the
+// store (those above defaultLimits.reuseMin).
+func TestReuseGolden(t *testing.T) {
+	when := goldenTime(t)
+	store := newMemReuse()
+	for i := range 2 {
+		var buf bytes.Buffer
+		if _, err := Write(t.Context(), &buf, memEntries(goldenTree), Options{Level: 6, Time: when, Reuse: store}); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(buf.Bytes())
+		if got := hex.EncodeToString(sum[:]); got != goldenSHA256 {
+			t.Errorf("run %d: SHA-256 %s, want %s", i, got, goldenSHA256)
+		}
+	}
+	if store.hits == 0 {
+		t.Error("the second run reused nothing")
+	}
+}
+
+// TestReuseKeys: a blob is found only for the same content and level.
+func TestReuseKeys(t *testing.T) {
+	when := goldenTime(t)
+	store := newMemReuse()
+	one := func(data string, level int) {
+		t.Helper()
+		e := []Entry{{Name: "a.txt", Mode: 0o644, Size: int64(len(data)), Open: func() (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader(data)), nil
+		}}}
+		if _, err := Write(t.Context(), io.Discard, e, Options{Level: level, Time: when, Reuse: store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := strings.Repeat("the same line again\n", 300) // above defaultLimits.reuseMin
+	one(text, 6)
+	one(text, 9)
+	one(text+"!", 6)
+	if store.hits != 0 || len(store.blobs) != 3 {
+		t.Fatalf("%d hits, %d blobs; want 0 and 3 (level and content make the key)", store.hits, len(store.blobs))
+	}
+	one(text, 9)
+	if store.hits != 1 {
+		t.Fatalf("%d hits, want 1", store.hits)
+	}
+}
+
+// TestReuseChangedFile: when a large file changes between its hash and its
+// compression, nothing is stored under the first read's key.
+func TestReuseChangedFile(t *testing.T) {
+	when := goldenTime(t)
+	store := newMemReuse()
+	a, b := textLines(5000), textLines(5000)
+	b = b[:100] + "X" + b[101:]
+	calls := 0
+	e := []Entry{{Name: "big.js", Mode: 0o644, Size: int64(len(a)), Open: func() (io.ReadCloser, error) {
+		calls++
+		if calls == 1 {
+			return io.NopCloser(strings.NewReader(a)), nil
+		}
+		return io.NopCloser(strings.NewReader(b)), nil
+	}}}
+	lim := tinyLimits(t.TempDir())
+	lim.spillMem = 64 << 10
+	var buf bytes.Buffer
+	if _, err := write(t.Context(), &buf, e, Options{Level: 6, Time: when, Reuse: store, Workers: 1}, lim); err != nil {
+		t.Fatal(err)
+	}
+	if store.puts != 0 {
+		t.Errorf("%d puts for a file that changed between reads; want none", store.puts)
+	}
+}
+
+// TestReuseSmallFiles: files under reuseMin are compressed, never looked up.
+func TestReuseSmallFiles(t *testing.T) {
+	store := newMemReuse()
+	data := strings.Repeat("a", int(defaultLimits.reuseMin)-1)
+	e := []Entry{{Name: "a.txt", Mode: 0o644, Size: int64(len(data)), Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(data)), nil
+	}}}
+	if _, err := Write(t.Context(), io.Discard, e, Options{Level: 6, Reuse: store}); err != nil {
+		t.Fatal(err)
+	}
+	if store.gets+store.puts != 0 {
+		t.Errorf("%d gets, %d puts for a file under reuseMin", store.gets, store.puts)
+	}
+}

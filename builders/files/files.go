@@ -108,6 +108,10 @@ type writer struct {
 	// owner records which [[files]] entry wrote each path: two entries writing one
 	// path is an error naming both, not a silent overwrite.
 	owner map[string]owned
+	// dirs are staged folders already checked to be real folders: a folder stays
+	// one (nothing here replaces a folder), so each is checked once, not once per
+	// file below it.
+	dirs  map[string]bool
 	entry int
 	src   string
 }
@@ -122,7 +126,7 @@ func newWriter(stage, layer string) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &writer{root: r, dir: stage, layer: layer, owner: map[string]owned{}}, nil
+	return &writer{root: r, dir: stage, layer: layer, owner: map[string]owned{}, dirs: map[string]bool{}}, nil
 }
 
 // copy copies src (a file or a folder) to the slash path dest inside the stage.
@@ -245,6 +249,9 @@ func (w *writer) mkdirs(dest string) error {
 	cur := ""
 	for _, part := range strings.Split(dest, "/") {
 		cur = path.Join(cur, part)
+		if w.dirs[cur] {
+			continue
+		}
 		st, err := w.root.Lstat(cur)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -258,6 +265,7 @@ func (w *writer) mkdirs(dest string) error {
 		case !st.IsDir():
 			return fmt.Errorf("%s in the layer is a file%s, not a folder", cur, w.by(cur))
 		}
+		w.dirs[cur] = true
 	}
 	return nil
 }

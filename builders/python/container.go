@@ -104,6 +104,7 @@ if first and os.path.isdir(L):
 const containerWheelScript = ctrPython + `mkdir -p ` + ctrOut + `
 "$PY" -c '` + ctrUnpack + `' ` + ctrSdists + `
 for d in ` + ctrBuild + `/*/; do
+  [ -d "$d" ] || continue
   d=${d%/}
   "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir "` + ctrOut + `/${d##*/}" "$@" "$d"
 done
@@ -126,10 +127,14 @@ for f in "$dl"/*; do
   case "$f" in *.whl) ;; *) rm -f "$f" ;; esac
 done
 for d in ` + ctrBuild + `/*/; do
+  [ -d "$d" ] || continue # no sdist or local package: sh leaves the pattern as it is
   "$PY" -m pip wheel --no-deps --disable-pip-version-check --no-input --wheel-dir "$dl" "$@" "${d%/}"
 done
 cd /
-"$PY" -m pip install --no-index --no-deps --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$dl"/*.whl
+set -- "$dl"/*.whl
+if [ -e "$1" ]; then
+  "$PY" -m pip install --no-index --no-deps --target ` + ctrOut + `/tree --no-compile --no-warn-script-location --disable-pip-version-check --no-input "$@"
+fi
 rm -rf ` + ctrBuild + ` "$dl"
 `
 

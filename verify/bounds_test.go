@@ -3,54 +3,18 @@ package verify
 import (
 	"archive/zip"
 	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/layerpack/layerpack/internal/ziptest"
 )
 
-// overlapBomb writes a zip whose n central directory entries all point at one
-// local header and one deflate stream of size zero bytes, as the bomb of the
-// issue (10,000 entries sharing one 100 MiB stream) does. Each entry declares
-// declared bytes (size when 0).
-func overlapBomb(t testing.TB, n, size, declared int) []byte {
-	t.Helper()
-	var data bytes.Buffer
-	fw, _ := flate.NewWriter(&data, flate.BestCompression)
-	zeros := make([]byte, size)
-	fw.Write(zeros)
-	fw.Close()
-	crc := crc32.ChecksumIEEE(zeros)
-	if declared == 0 {
-		declared = size
-	}
-	le := binary.LittleEndian
-	var b bytes.Buffer
-	w := func(v ...any) {
-		for _, x := range v {
-			binary.Write(&b, le, x)
-		}
-	}
-	name := "a"
-	w(uint32(0x04034b50), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0x21), crc, uint32(data.Len()), uint32(declared), uint16(len(name)), uint16(0))
-	b.WriteString(name)
-	b.Write(data.Bytes())
-	cd := b.Len()
-	for i := range n {
-		nm := fmt.Sprintf("f%05d", i)
-		w(uint32(0x02014b50), uint16(3<<8|20), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0x21), crc, uint32(data.Len()), uint32(declared),
-			uint16(len(nm)), uint16(0), uint16(0), uint16(0), uint16(0), uint32(0o100644<<16), uint32(0))
-		b.WriteString(nm)
-	}
-	cdLen := b.Len() - cd
-	w(uint32(0x06054b50), uint16(0), uint16(0), uint16(n), uint16(n), uint32(cdLen), uint32(cd), uint16(0))
-	return b.Bytes()
-}
+// overlapBomb is ziptest.Bomb: n entries sharing one stream of size zeros.
+func overlapBomb(_ testing.TB, n, size, declared int) []byte { return ziptest.Bomb(n, size, declared) }
 
 // compressedOf is the compressed size of the bomb's only stream.
 func (Report) compressedOf(t testing.TB, b []byte) uint64 {

@@ -3,53 +3,22 @@ package main
 import (
 	"archive/zip"
 	"bytes"
-	"compress/flate"
-	"encoding/binary"
-	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// bomb writes the zip bomb of issue 11 in small: n central directory entries all
-// pointing at one deflate stream of size zeros.
-func bomb(t *testing.T, path string, n, size int) {
-	t.Helper()
-	var data bytes.Buffer
-	fw, _ := flate.NewWriter(&data, flate.BestCompression)
-	zeros := make([]byte, size)
-	fw.Write(zeros)
-	fw.Close()
-	crc := crc32.ChecksumIEEE(zeros)
-	var b bytes.Buffer
-	w := func(v ...any) {
-		for _, x := range v {
-			binary.Write(&b, binary.LittleEndian, x)
-		}
-	}
-	w(uint32(0x04034b50), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0x21), crc, uint32(data.Len()), uint32(size), uint16(1), uint16(0))
-	b.WriteString("a")
-	b.Write(data.Bytes())
-	cd := b.Len()
-	for i := range n {
-		nm := fmt.Sprintf("f%05d", i)
-		w(uint32(0x02014b50), uint16(3<<8|20), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0x21), crc, uint32(data.Len()), uint32(size),
-			uint16(len(nm)), uint16(0), uint16(0), uint16(0), uint16(0), uint32(0o100644<<16), uint32(0))
-		b.WriteString(nm)
-	}
-	w(uint32(0x06054b50), uint16(0), uint16(0), uint16(n), uint16(n), uint32(b.Len()-cd), uint32(cd), uint16(0))
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+	"github.com/layerpack/layerpack/internal/ziptest"
+)
 
 func TestVerifyHostile(t *testing.T) {
 	dir := t.TempDir()
 	bombZip := filepath.Join(dir, "bomb-x86_64.zip")
-	bomb(t, bombZip, 10000, 1<<20) // 10,000 entries x 1 MiB declared, one stream
+	// 10,000 entries x 1 MiB declared, one stream
+	if err := os.WriteFile(bombZip, ziptest.Bomb(10000, 1<<20, 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	var out, errb bytes.Buffer
 	code := run([]string{"verify", bombZip}, &out, &errb)

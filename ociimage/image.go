@@ -14,7 +14,6 @@ import (
 	"archive/zip"
 	"bufio"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"hash"
@@ -201,7 +200,7 @@ func write(dir string, srcs []Source, m Meta, epoch time.Time) (*Result, error) 
 }
 
 func writeImage(blobs string, s Source, plat v1.Platform, m Meta, epoch time.Time) (*ArchManifest, v1.Descriptor, error) {
-	codeSha, err := codeSha256(s.Zip)
+	codeSha, err := lambda.FileCodeSha256(s.Zip)
 	if err != nil {
 		return nil, v1.Descriptor{}, err
 	}
@@ -291,20 +290,6 @@ func writeLayer(blobs string, entries []tarEntry, epoch time.Time) (v1.Descripto
 		return v1.Descriptor{}, "", err
 	}
 	return v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: d, Size: counter.n}, digestOf(tarHash), nil
-}
-
-// codeSha256 is Lambda's CodeSha256 of a zip: base64 of the SHA-256 of its bytes.
-func codeSha256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
 }
 
 func digestOf(h hash.Hash) digest.Digest {

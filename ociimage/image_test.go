@@ -175,7 +175,7 @@ func TestImageContents(t *testing.T) {
 	if strings.Contains(string(cfgBytes), "ntrypoint") || strings.Contains(string(cfgBytes), `"Cmd"`) {
 		t.Errorf("config has an entrypoint or cmd: %s", cfgBytes)
 	}
-	code, _ := codeSha256(filepath.Join(root, "hello-x86_64.zip"))
+	code, _ := lambda.FileCodeSha256(filepath.Join(root, "hello-x86_64.zip"))
 	wantLabels := map[string]string{
 		LabelTitle: "hello", LabelDescription: "says hello", LabelLicenses: "MIT",
 		LabelRuntimes: "provided.al2023 python3.12", LabelCodeSha256: code, LabelArch: "x86_64",

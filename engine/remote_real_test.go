@@ -257,7 +257,16 @@ func cachedStep(progress, name string) (found, cached bool) {
 	re := regexp.MustCompile(`(?m)^#(\d+) ` + regexp.QuoteMeta(name) + `$`)
 	for _, m := range re.FindAllStringSubmatch(progress, -1) {
 		found = true
-		if strings.Contains(progress, "#"+m[1]+" CACHED\n") {
+		id := "#" + m[1] + " "
+		if strings.Contains(progress, id+"CACHED\n") {
+			cached = true
+			continue
+		}
+		// A result imported from a remote cache whose layer was not yet pulled
+		// shows as the layer's extraction, not CACHED; the step's process did not
+		// run when it printed nothing (a run's lines are "#N <seconds> ...").
+		ran := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(id) + `\d+\.\d+ `).MatchString(progress)
+		if !ran && regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(id)+`extracting sha256:`).MatchString(progress) {
 			cached = true
 		}
 	}
@@ -415,4 +424,19 @@ func TestRemoteBuilders(t *testing.T) {
 func startRegistry(t *testing.T) string {
 	t.Helper()
 	return registrytest.Start(t, registrytest.Options{}).Host
+}
+
+func TestCachedStepReadsProgress(t *testing.T) {
+	const name = "[x86_64] greet: native build (x86_64)"
+	imported := "#6 " + name + "\n#6 sha256:2c08 31.74kB / 31.74kB done\n#6 extracting sha256:2c08 done\n#6 DONE 0.0s\n"
+	ran := "#6 " + name + "\n#6 0.412 gcc -O2 -c greet.c\n#6 DONE 1.2s\n"
+	hit := "#6 " + name + "\n#6 CACHED\n"
+	for _, c := range []struct {
+		progress string
+		cached   bool
+	}{{imported, true}, {ran, false}, {hit, true}} {
+		if found, cached := cachedStep(c.progress, name); !found || cached != c.cached {
+			t.Errorf("cachedStep(%q) = %v, %v; want true, %v", c.progress, found, cached, c.cached)
+		}
+	}
 }

@@ -7,7 +7,9 @@ package builders
 import (
 	"context"
 	"io"
+	"io/fs"
 
+	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
@@ -96,6 +98,19 @@ type Job struct {
 	Target Target
 	// Stage is the folder the builder fills; it becomes the root of the zip (/opt).
 	Stage string
+	// Overlay, when set, takes entries by reference: they join the stage in the
+	// zip without being written to it (see Overlay). Optional: a builder given
+	// none writes to Stage.
+	Overlay *Overlay
+	// Known, when set, returns the SHA-256 of a host file the cache key already
+	// hashed, if it is unchanged since (nil otherwise), for Overlay entries'
+	// zipper.Entry.Sum. Optional.
+	Known func(path string, info fs.FileInfo) []byte
+	// Walked, when set, returns a host folder's paths and their lstat data as
+	// the cache key's hash walked them (root first, in filepath.WalkDir order),
+	// or false: a builder copying that folder uses them instead of walking it
+	// again, and copies exactly what was hashed. Optional.
+	Walked func(root string) ([]Walked, bool)
 	// Work is a scratch folder for this job, removed afterwards.
 	Work string
 	// Engine runs container steps; it connects on first use.
@@ -115,6 +130,9 @@ type Job struct {
 	// download caches (a Maven repository, for example).
 	CacheDir string
 }
+
+// Walked is a path and its lstat data (Job.Walked).
+type Walked = cache.Walked
 
 // Step is a container step of this job: s with its name, the architecture and
 // image it runs as, the zip's timestamp and --no-cache filled in, so every

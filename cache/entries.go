@@ -149,6 +149,10 @@ func (e *Entries) Prune(maxBytes int64, maxAge time.Duration, now time.Time) (re
 			continue
 		}
 		dir := filepath.Join(e.dir, s.Name())
+		if s.Name() == "packs" {
+			removed += prunePacks(dir, now)
+			continue
+		}
 		removed += len(atomicfile.Sweep(dir, nil))
 		ents, err := os.ReadDir(dir)
 		if err != nil {
@@ -185,6 +189,24 @@ func (e *Entries) Prune(maxBytes int64, maxAge time.Duration, now time.Time) (re
 			removed++
 		}
 		total -= b.size
+	}
+	return removed
+}
+
+// prunePacks removes what killed runs left in the packs folder and the packs no
+// build rewrote or used for PacksMaxAge (a layer that is gone).
+func prunePacks(dir string, now time.Time) (removed int) {
+	removed = len(atomicfile.Sweep(dir, nil))
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return removed
+	}
+	for _, d := range ents {
+		if info, err := d.Info(); err == nil && info.Mode().IsRegular() && now.Sub(info.ModTime()) > PacksMaxAge {
+			if os.Remove(filepath.Join(dir, d.Name())) == nil {
+				removed++
+			}
+		}
 	}
 	return removed
 }

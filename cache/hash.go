@@ -2,9 +2,10 @@ package cache
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -28,20 +29,29 @@ type Hasher struct {
 	memo  map[string]memoEntry
 	dirty bool
 	trees map[string]string // tree hashes of this run: each arch of a layer asks again
+	// walks are the trees hashed in this run, as walked: a builder that copies
+	// one goes through the same list instead of reading every folder again.
+	walks map[string][]Walked
+}
+
+// Walked is one path of a tree Path hashed, in filepath.WalkDir's order.
+type Walked struct {
+	Path string
+	Info fs.FileInfo
 }
 
 type memoEntry struct {
-	Size  int64  `json:"s"`
-	Mtime int64  `json:"m"`
-	Ino   uint64 `json:"i"`
-	Sum   string `json:"h"`
+	Size  int64
+	Mtime int64
+	Ino   uint64
+	Sum   string // hex SHA-256
 }
 
 // NewHasher loads the memo from the cache (a missing or corrupt memo is just empty).
 func (c *Cache) NewHasher() *Hasher {
-	h := &Hasher{path: filepath.Join(c.Dir, "filehash.json"), memo: map[string]memoEntry{}, trees: map[string]string{}}
+	h := &Hasher{path: filepath.Join(c.Dir, "filehash.bin"), memo: map[string]memoEntry{}, trees: map[string]string{}, walks: map[string][]Walked{}}
 	if b, err := os.ReadFile(h.path); err == nil {
-		_ = json.Unmarshal(b, &h.memo)
+		h.memo = decodeMemo(b)
 	}
 	return h
 }
@@ -53,11 +63,72 @@ func (h *Hasher) Save() error {
 	if !h.dirty || h.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(h.memo)
-	if err != nil {
-		return err
+	return atomicfile.WriteFile(h.path, encodeMemo(h.memo), 0o644)
+}
+
+// The memo file: magic, then per file (sorted by path) the path's length and
+// the path, size, mtime and inode, and the 32-byte SHA-256; then a CRC-32 of all
+// before it. A binary file because a 100,000-file tree's memo is read on every
+// build, no-op ones included, and JSON took most of such a build.
+const memoMagic = "LPH1"
+
+func encodeMemo(m map[string]memoEntry) []byte {
+	paths := make([]string, 0, len(m))
+	for p := range m {
+		paths = append(paths, p)
 	}
-	return atomicfile.WriteFile(h.path, b, 0o644)
+	sort.Strings(paths)
+	b := make([]byte, 0, len(m)*(80+sha256.Size))
+	b = append(b, memoMagic...)
+	for _, p := range paths {
+		e := m[p]
+		sum, err := hex.DecodeString(e.Sum)
+		if err != nil || len(sum) != sha256.Size {
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
+		b = binary.AppendVarint(b, e.Size)
+		b = binary.AppendVarint(b, e.Mtime)
+		b = binary.AppendUvarint(b, e.Ino)
+		b = append(b, sum...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+}
+
+// decodeMemo reads a memo file; anything torn or foreign is an empty memo.
+func decodeMemo(b []byte) map[string]memoEntry {
+	m := map[string]memoEntry{}
+	if len(b) < len(memoMagic)+4 || string(b[:len(memoMagic)]) != memoMagic ||
+		crc32.ChecksumIEEE(b[:len(b)-4]) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return m
+	}
+	rest := b[len(memoMagic) : len(b)-4]
+	for len(rest) > 0 {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return map[string]memoEntry{}
+		}
+		p := string(rest[k : k+int(n)])
+		rest = rest[k+int(n):]
+		var e memoEntry
+		var k1, k2, k3 int
+		e.Size, k1 = binary.Varint(rest)
+		if k1 > 0 {
+			e.Mtime, k2 = binary.Varint(rest[k1:])
+		}
+		if k1 > 0 && k2 > 0 {
+			e.Ino, k3 = binary.Uvarint(rest[k1+k2:])
+		}
+		if k1 <= 0 || k2 <= 0 || k3 <= 0 || len(rest) < k1+k2+k3+sha256.Size {
+			return map[string]memoEntry{}
+		}
+		rest = rest[k1+k2+k3:]
+		e.Sum = hex.EncodeToString(rest[:sha256.Size])
+		rest = rest[sha256.Size:]
+		m[p] = e
+	}
+	return m
 }
 
 // Path hashes a file or a folder tree. For a tree, the hash covers every relative
@@ -78,6 +149,7 @@ func (h *Hasher) Path(p string) (string, error) {
 		return sum, nil
 	}
 	var lines []string
+	var walked []Walked
 	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -87,6 +159,7 @@ func (h *Hasher) Path(p string) (string, error) {
 		if err != nil {
 			return err
 		}
+		walked = append(walked, Walked{path, info})
 		sum, err := h.entry(path, info)
 		if err != nil {
 			return err
@@ -105,8 +178,18 @@ func (h *Hasher) Path(p string) (string, error) {
 	sum = "tree:" + hex.EncodeToString(d.Sum(nil))
 	h.mu.Lock()
 	h.trees[p] = sum
+	h.walks[p] = walked
 	h.mu.Unlock()
 	return sum, nil
+}
+
+// Walk returns the paths of the tree at p as Path walked it in this run (the root
+// first), or false when it did not.
+func (h *Hasher) Walk(p string) ([]Walked, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w, ok := h.walks[p]
+	return w, ok
 }
 
 func (h *Hasher) entry(path string, info fs.FileInfo) (string, error) {
@@ -156,6 +239,28 @@ func (h *Hasher) file(path string, info fs.FileInfo) (string, error) {
 		h.mu.Unlock()
 	}
 	return key.Sum, nil
+}
+
+// Known returns the SHA-256 of the regular file at path when this Hasher has it
+// for exactly info's size, mtime and inode (hashed in this run, or remembered
+// from one before it), without reading the file; nil otherwise.
+func (h *Hasher) Known(path string, info fs.FileInfo) []byte {
+	sys, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || !info.Mode().IsRegular() {
+		return nil
+	}
+	abs, _ := filepath.Abs(path)
+	h.mu.Lock()
+	m, ok := h.memo[abs]
+	h.mu.Unlock()
+	if !ok || m.Size != info.Size() || m.Mtime != info.ModTime().UnixNano() || m.Ino != sys.Ino {
+		return nil
+	}
+	sum, err := hex.DecodeString(m.Sum)
+	if err != nil || len(sum) != sha256.Size {
+		return nil
+	}
+	return sum
 }
 
 // Key hashes the lines that describe a build into a cache key.

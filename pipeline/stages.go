@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -30,10 +31,11 @@ type item struct {
 	r   *Result
 	key string
 
-	work    string         // scratch folder (the stage lives in it)
-	stage   string         // the staged tree, the zip's root
-	entries []zipper.Entry // what the zip will hold
-	tmp     *os.File       // the zip being written, beside the output
+	work    string            // scratch folder (the stage lives in it)
+	stage   string            // the staged tree, the zip's root
+	overlay *builders.Overlay // entries put in the zip by reference, beside the stage
+	entries []zipper.Entry    // what the zip will hold
+	tmp     *os.File          // the zip being written, beside the output
 	stats   zipper.Stats
 	sum     string       // the zip's CodeSha256, hashed as it was written
 	seen    *verify.Seen // what the zipper read of each file, so verify need not inflate it
@@ -162,9 +164,10 @@ func (x *item) fillStage(ctx context.Context) error {
 	if err := os.Mkdir(x.stage, 0o755); err != nil {
 		return err
 	}
+	x.overlay = builders.NewOverlay()
 	for _, b := range it.Builders {
 		j := &builders.Job{
-			Layer: it.Layer, Target: it.Target, Stage: x.stage,
+			Layer: it.Layer, Target: it.Target, Stage: x.stage, Overlay: x.overlay, Known: x.h.Known, Walked: x.h.Walk,
 			Work: filepath.Join(work, b.Name()), Engine: o.Engine,
 			Images: it.Images, Image: it.Image, StepArch: it.StepArch,
 			SourceDateEpoch: o.Epoch.Unix(), NoCache: o.NoCache, Log: o.Log, CacheDir: o.Cache.Dir,
@@ -185,6 +188,9 @@ func (x *item) filter(context.Context) error {
 	if err != nil {
 		return err
 	}
+	if entries, err = mergeOverlay(entries, x.overlay); err != nil {
+		return err
+	}
 	entries, vcs := dropVCS(entries, x.it.Layer.AllowSecrets)
 	entries, dropped, err := Filter(entries, x.it.Layer.Include, x.it.Layer.Exclude)
 	if err != nil {
@@ -198,6 +204,37 @@ func (x *item) filter(context.Context) error {
 	}
 	x.entries = entries
 	return nil
+}
+
+// mergeOverlay adds the overlay's entries to the staged ones, sorted by name. A
+// folder may be in both; anything else in both was written twice.
+func mergeOverlay(staged []zipper.Entry, ov *builders.Overlay) ([]zipper.Entry, error) {
+	if ov.Len() == 0 {
+		return staged, nil
+	}
+	more := ov.Entries()
+	if len(staged) == 0 {
+		return more, nil
+	}
+	out := make([]zipper.Entry, 0, len(staged)+len(more))
+	i, j := 0, 0
+	for i < len(staged) || j < len(more) {
+		switch {
+		case j == len(more) || i < len(staged) && staged[i].Name < more[j].Name:
+			out = append(out, staged[i])
+			i++
+		case i == len(staged) || more[j].Name < staged[i].Name:
+			out = append(out, more[j])
+			j++
+		default:
+			if !staged[i].Mode.IsDir() || !more[j].Mode.IsDir() {
+				return nil, fmt.Errorf("%s is written twice: by a builder into the stage and by [[files]]", staged[i].Name)
+			}
+			out = append(out, staged[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out, nil
 }
 
 // writeZip: the deterministic zip, to a temp file in the output folder.
@@ -217,15 +254,18 @@ func (x *item) writeZip(ctx context.Context) error {
 	opt := zipper.Options{Level: o.Config.Defaults.Compression, Time: o.Epoch, Store: alreadyCompressed}
 	if !o.NoCache {
 		// Unchanged files are copied from the entry store, not compressed again.
+		// Small files come from the layer's pack, read in one go.
 		entries := o.Cache.Entries()
-		opt.Reuse = entries
+		pack := entries.Pack(packName(o.Config.Dir, it))
+		opt.Reuse = pack
 		defer entries.MaybePrune()
+		defer pack.Close()
 	}
 	if o.Events != nil {
 		opt.Progress = func(p zipper.Progress) { o.Events.Zip(it, p) }
 	}
 	x.seen = verify.NewSeen()
-	opt.Inspect = x.seen.Add
+	opt.Inspect, opt.InspectLess = x.seen.Add, verify.Short
 	// The CodeSha256 is hashed on the way to the file: place need not read the zip again.
 	h := sha256.New()
 	st, err := zipper.Write(ctx, io.MultiWriter(tmp, h), x.entries, opt)
@@ -238,6 +278,13 @@ func (x *item) writeZip(ctx context.Context) error {
 		return err
 	}
 	return tmp.Close()
+}
+
+// packName names the entry pack of a layer and architecture of a project: builds of
+// one layer share their small entries, other projects' layers of the same name do not.
+func packName(projectDir string, it *plan.Item) string {
+	h := sha256.Sum256([]byte("layerpack pack\x00" + projectDir + "\x00" + it.Layer.Name + "\x00" + string(it.Target.Arch)))
+	return hex.EncodeToString(h[:16])
 }
 
 // verifyZip: Lambda's rules on the bytes just written; warnings are kept for the summary.

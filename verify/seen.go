@@ -7,6 +7,7 @@ import (
 
 	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/secrets"
+	"github.com/layerpack/layerpack/zipper"
 )
 
 // Seen is what the writer of a zip saw of its files while it wrote them (the
@@ -36,8 +37,12 @@ func NewSeen() *Seen { return &Seen{files: make(map[string]seenFile)} }
 // from several goroutines at once and does not keep head.
 func (s *Seen) Add(name string, size int64, crc uint32, head []byte) {
 	f := seenFile{size: size, crc: crc}
+	need := int64(secrets.HeadLimit)
+	if Short(name) {
+		need = zipper.InspectShort
+	}
 	switch {
-	case int64(len(head)) < min(size, secrets.HeadLimit):
+	case int64(len(head)) < min(size, need):
 		f.full = true // not enough seen to judge
 	case elfinfo.IsELF(head), isJar(name) && bytes.HasPrefix(head, []byte("PK")):
 		f.full = true
@@ -47,6 +52,13 @@ func (s *Seen) Add(name string, size int64, crc uint32, head []byte) {
 	s.mu.Lock()
 	s.files[name] = f
 	s.mu.Unlock()
+}
+
+// Short reports whether the first zipper.InspectShort bytes of the file name are
+// all Seen needs (zipper.Options.InspectLess): no secret check applies to it, and
+// its first bytes tell ELF and jars apart.
+func Short(name string) bool {
+	return secrets.InPackage(name) || secrets.IsVCS(name)
 }
 
 // seenEntry reports whether f can be checked from what was seen, and does so.

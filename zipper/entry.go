@@ -31,6 +31,12 @@ type Entry struct {
 	// once (a large file that deflate does not shrink is read twice) and must
 	// give the same bytes each time. Nil is allowed when Size is 0.
 	Open func() (io.ReadCloser, error)
+	// Sum is the SHA-256 of a regular file's content, when the caller already
+	// knows it (from a hash it keeps of its inputs). With Options.Reuse, a file
+	// whose stored entry is found by it is copied without being read at all, so
+	// a wrong Sum gives a wrong archive: leave it nil unless it is certain.
+	// Optional.
+	Sum []byte
 }
 
 // Scan walks the folder root and returns an entry for everything below it
@@ -162,7 +168,8 @@ type item struct {
 	size  int64
 	link  string
 	open  func() (io.ReadCloser, error)
-	store bool // Options.Store said so
+	store bool   // Options.Store said so
+	sum   []byte // Entry.Sum
 }
 
 // plan checks entries, normalises them, adds the parent folders nobody listed
@@ -279,6 +286,7 @@ func newItem(e Entry, store func(string) bool) (item, error) {
 			attrs: (unixRegular | perm) << 16,
 			size:  e.Size,
 			open:  e.Open,
+			sum:   e.Sum,
 			store: store != nil && store(name),
 		}, nil
 	}

@@ -40,7 +40,15 @@ type Options struct {
 	// from several goroutines at once, and before the entry is written: an
 	// error from Write voids what it was told. Optional.
 	Inspect func(name string, size int64, crc uint32, head []byte)
+	// InspectLess, when set, names the files whose first InspectShort bytes
+	// are all Inspect needs: those Write copies from Reuse without reading
+	// them get no more than that, which spares inflating 64 KiB. Optional.
+	InspectLess func(name string) bool
 }
+
+// InspectShort is the head Inspect gets of a file InspectLess names, when the
+// file is copied from Reuse unread (at least this much, or all of a shorter file).
+const InspectShort = 64
 
 // InspectHead is how many leading bytes of a file Options.Inspect gets.
 const InspectHead = 64 << 10

@@ -1,6 +1,7 @@
 package zipper
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -10,6 +11,8 @@ import (
 	"hash/crc32"
 	"io"
 	"strconv"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // Reuse is a store of entries compressed by earlier runs (Options.Reuse).
@@ -22,13 +25,24 @@ type Reuse interface {
 	Put(key string, blob []byte)
 }
 
+// SmallReuse is a Reuse that also keeps the entries of files under 4 KiB, where
+// a lookup must cost no file access to beat compressing again (a store held in
+// memory, loaded at once). Write sends those through GetSmall and PutSmall, and
+// never to Get and Put.
+type SmallReuse interface {
+	Reuse
+	GetSmall(key string) ([]byte, bool)
+	PutSmall(key string, blob []byte)
+}
+
 // blob layout: magic, method, CRC-32 and uncompressed size of the entry, the
-// length of the data, the data (none for a stored entry: only the decision
-// and the CRC are kept), then the CRC-32 of everything before it, which
-// catches a blob torn by a crash.
+// length of the data, the length of the head and the head (the file's first
+// InspectShort bytes, or fewer when they were not seen), the data (none for a
+// stored entry: only the decision and the CRC are kept), then the CRC-32 of
+// everything before it, which catches a blob torn by a crash.
 const (
-	blobMagic  = "LPZ1"
-	blobHeader = 4 + 2 + 4 + 8 + 8
+	blobMagic  = "LPZ2"
+	blobHeader = 4 + 2 + 4 + 8 + 8 + 1
 )
 
 // reuseSalt is what, besides the content, decides an entry's compressed bytes.
@@ -43,49 +57,59 @@ func (z *zw) reuseKey(sum []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func encodeBlob(method uint16, crc uint32, usize int64, data []byte) []byte {
-	b := make([]byte, blobHeader, blobHeader+len(data)+4)
+func encodeBlob(method uint16, crc uint32, usize int64, head, data []byte) []byte {
+	head = head[:min(len(head), InspectShort)]
+	b := make([]byte, blobHeader, blobHeader+len(head)+len(data)+4)
 	copy(b, blobMagic)
 	binary.LittleEndian.PutUint16(b[4:], method)
 	binary.LittleEndian.PutUint32(b[6:], crc)
 	binary.LittleEndian.PutUint64(b[10:], uint64(usize))
 	binary.LittleEndian.PutUint64(b[18:], uint64(len(data)))
+	b[26] = byte(len(head))
+	b = append(b, head...)
 	b = append(b, data...)
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 }
 
 // decodeBlob returns a blob's fields if it is whole and describes an entry of
 // usize bytes; data is nil for a stored entry.
-func decodeBlob(b []byte, usize int64) (method uint16, crc uint32, data []byte, ok bool) {
+func decodeBlob(b []byte, usize int64) (method uint16, crc uint32, head, data []byte, ok bool) {
 	if len(b) < blobHeader+4 || string(b[:4]) != blobMagic {
-		return 0, 0, nil, false
+		return 0, 0, nil, nil, false
 	}
 	body := b[:len(b)-4]
 	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return 0, 0, nil, false
+		return 0, 0, nil, nil, false
 	}
 	method = binary.LittleEndian.Uint16(b[4:])
 	crc = binary.LittleEndian.Uint32(b[6:])
-	if binary.LittleEndian.Uint64(b[10:]) != uint64(usize) || binary.LittleEndian.Uint64(b[18:]) != uint64(len(body)-blobHeader) {
-		return 0, 0, nil, false
+	hl := int(b[26])
+	if hl > InspectShort || binary.LittleEndian.Uint64(b[10:]) != uint64(usize) || binary.LittleEndian.Uint64(b[18:]) != uint64(len(body)-blobHeader-hl) {
+		return 0, 0, nil, nil, false
 	}
-	data = body[blobHeader:]
+	head, data = body[blobHeader:blobHeader+hl], body[blobHeader+hl:]
 	switch {
 	case method == methodStore && len(data) == 0:
-		return method, crc, nil, true
+		return method, crc, head, nil, true
+	case method == methodStore && int64(len(data)) == usize && usize < 4<<10:
+		return method, crc, head, data, true // a small file kept whole
 	case method == methodDeflate && len(data) > 0 && int64(len(data)) < usize:
-		return method, crc, data, true
+		return method, crc, head, data, true
 	}
-	return 0, 0, nil, false
+	return 0, 0, nil, nil, false
 }
 
 // smallReused is inMemory for a file whose compressed form may be in the
 // Reuse store; what it compresses goes there.
-func (w *worker) smallReused(j *job, in []byte) {
+func (w *worker) smallReused(j *job, in []byte, sr SmallReuse) {
 	sum := sha256.Sum256(in)
 	key := w.z.reuseKey(sum[:])
-	if b, ok := w.z.opt.Reuse.Get(key); ok {
-		if method, crc, data, ok := decodeBlob(b, j.it.size); ok {
+	get, put := w.z.opt.Reuse.Get, w.z.opt.Reuse.Put
+	if sr != nil {
+		get, put = sr.GetSmall, sr.PutSmall
+	}
+	if b, ok := get(key); ok {
+		if method, crc, _, data, ok := decodeBlob(b, j.it.size); ok {
 			w.inspect(j.it, crc, in)
 			if method == methodDeflate {
 				putBuf(in)
@@ -99,14 +123,15 @@ func (w *worker) smallReused(j *job, in []byte) {
 		}
 	}
 	w.inMemory(j, in, in)
-	w.put(key, j, j.data)
+	data := j.data
+	if j.method == methodStore && (sr == nil || j.it.size >= w.z.lim.reuseMin) {
+		data = nil // a SmallReuse keeps small stored files whole, so they need no read
+	}
+	w.put(put, key, j, in, data)
 }
 
-func (w *worker) put(key string, j *job, deflated []byte) {
-	if j.method == methodStore {
-		deflated = nil
-	}
-	w.z.opt.Reuse.Put(key, encodeBlob(j.method, j.crc, j.it.size, deflated))
+func (w *worker) put(put func(string, []byte), key string, j *job, head, data []byte) {
+	put(key, encodeBlob(j.method, j.crc, j.it.size, head, data))
 }
 
 // largeReused is large for a file whose compressed form may be in the Reuse
@@ -119,7 +144,7 @@ func (w *worker) largeReused(ctx context.Context, j *job) error {
 	}
 	key := w.z.reuseKey(sum)
 	if b, ok := w.z.opt.Reuse.Get(key); ok {
-		method, crc, data, ok := decodeBlob(b, j.it.size)
+		method, crc, _, data, ok := decodeBlob(b, j.it.size)
 		if ok && (method == methodStore || len(data) <= w.z.lim.spillMem) {
 			w.inspect(j.it, crc, w.head)
 		}
@@ -146,9 +171,9 @@ func (w *worker) largeReused(ctx context.Context, j *job) error {
 	}
 	switch {
 	case j.spill != nil && j.spill.f == nil:
-		w.put(key, j, j.spill.buf)
-	case j.reread:
-		w.put(key, j, nil)
+		w.put(w.z.opt.Reuse.Put, key, j, w.head, j.spill.buf)
+	case j.reread: // stored: the blob keeps the decision and the CRC
+		w.put(w.z.opt.Reuse.Put, key, j, w.head, nil)
 	}
 	return nil
 }
@@ -189,4 +214,65 @@ type headWriter struct {
 func (hw headWriter) Write(p []byte) (int, error) {
 	hw.w.keepHead(p)
 	return hw.h.Write(p)
+}
+
+// known takes an entry whose content hash the caller gave (Entry.Sum) from the
+// Reuse store without reading the file: the head Inspect wants is inflated from
+// the stored bytes. A miss, or an entry stored uncompressed, returns false and
+// the file is read as usual.
+func (w *worker) known(j *job) bool {
+	it := j.it
+	get := w.z.opt.Reuse.Get
+	if it.size < w.z.lim.reuseMin {
+		sr, ok := w.z.opt.Reuse.(SmallReuse)
+		if !ok {
+			return false
+		}
+		get = sr.GetSmall
+	}
+	b, ok := get(w.z.reuseKey(it.sum))
+	if !ok {
+		return false
+	}
+	method, crc, head, data, ok := decodeBlob(b, it.size)
+	if !ok || data == nil || len(data) > w.z.lim.spillMem {
+		return false // a stored entry without its content is read as usual
+	}
+	if w.z.opt.Inspect != nil {
+		short := min(it.size, InspectShort)
+		switch {
+		case method == methodStore:
+			head = data[:min(len(data), InspectHead)]
+		case w.z.opt.InspectLess == nil || !w.z.opt.InspectLess(it.name) || int64(len(head)) < short:
+			if head, ok = w.inflateHead(data, min(it.size, InspectHead)); !ok {
+				return false
+			}
+		default:
+			head = head[:short]
+		}
+		if int64(len(head)) == it.size && crc32.ChecksumIEEE(head) != crc {
+			return false
+		}
+		w.inspect(it, crc, head)
+	}
+	j.method, j.crc, j.data, j.pooled, j.csize = method, crc, data, nil, int64(len(data))
+	w.z.bytesRead.Add(it.size)
+	return true
+}
+
+// inflateHead returns the first n bytes that deflate data decompresses to.
+func (w *worker) inflateHead(data []byte, n int64) ([]byte, bool) {
+	if w.fr == nil {
+		w.fr = flate.NewReader(bytes.NewReader(data))
+	} else if w.fr.(flate.Resetter).Reset(bytes.NewReader(data), nil) != nil {
+		return nil, false
+	}
+	if int64(cap(w.head)) < n {
+		w.head = make([]byte, n, InspectHead)
+	}
+	head := w.head[:n]
+	if _, err := io.ReadFull(w.fr, head); err != nil {
+		return nil, false
+	}
+	return head, true
 }

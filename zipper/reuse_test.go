@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +218,126 @@ func TestReuseSmallFiles(t *testing.T) {
 	}
 	if store.gets+store.puts != 0 {
 		t.Errorf("%d gets, %d puts for a file under reuseMin", store.gets, store.puts)
+	}
+}
+
+// smallMem is a memReuse that also takes small entries (SmallReuse).
+type smallMem struct {
+	*memReuse
+	small *memReuse
+}
+
+func (s smallMem) GetSmall(key string) ([]byte, bool) { return s.small.Get(key) }
+func (s smallMem) PutSmall(key string, blob []byte)   { s.small.Put(key, blob) }
+
+// withSums gives every regular file of entries its Sum, and an Open that records.
+func withSums(entries []Entry, opens *[]string, mu *sync.Mutex) []Entry {
+	out := make([]Entry, len(entries))
+	for i, e := range entries {
+		if e.Open != nil {
+			rc, _ := e.Open()
+			b, _ := io.ReadAll(rc)
+			s := sha256.Sum256(b)
+			e.Sum = s[:]
+			open := e.Open
+			name := e.Name
+			e.Open = func() (io.ReadCloser, error) {
+				mu.Lock()
+				*opens = append(*opens, name)
+				mu.Unlock()
+				return open()
+			}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// TestReuseKnownSums: with Entry.Sum, a file found in the store is copied
+// without being opened, small files through SmallReuse; the archive and what
+// Inspect is told are those of a clean Write.
+func TestReuseKnownSums(t *testing.T) {
+	when := goldenTime(t)
+	var mu sync.Mutex
+	var opens []string
+	entries := withSums(memEntries(reuseTree), &opens, &mu)
+	opened := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := slices.Clone(opens)
+		slices.Sort(s)
+		return s
+	}
+	type seen struct {
+		size int64
+		crc  uint32
+		head string
+	}
+	write := func(r Reuse, less func(string) bool) ([]byte, map[string]seen) {
+		t.Helper()
+		got := map[string]seen{}
+		var smu sync.Mutex
+		opt := Options{Level: 6, Time: when, Reuse: r, InspectLess: less, Inspect: func(name string, size int64, crc uint32, head []byte) {
+			smu.Lock()
+			got[name] = seen{size, crc, string(head)}
+			smu.Unlock()
+		}}
+		var buf bytes.Buffer
+		if _, err := Write(t.Context(), &buf, entries, opt); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes(), got
+	}
+	want, wantSeen := write(nil, nil)
+	store := smallMem{newMemReuse(), newMemReuse()}
+	if b, _ := write(store, nil); !bytes.Equal(b, want) {
+		t.Fatal("empty store: archive differs")
+	}
+	if store.small.puts == 0 {
+		t.Fatal("no small entry went to PutSmall")
+	}
+	files := 0
+	for _, e := range entries {
+		if e.Open != nil {
+			files++
+		}
+	}
+	for _, less := range []func(string) bool{nil, func(string) bool { return true }} {
+		opens = nil
+		b, gotSeen := write(store, less)
+		if !bytes.Equal(b, want) {
+			t.Fatal("full store: archive differs")
+		}
+		// Only what the store keeps no bytes of is read: incompressible files
+		// of 4 KiB or more (a large one twice: hashed, then copied), and the
+		// empty file (read to check it is still empty).
+		if want := []string{"data/empty.txt", "data/random.bin", "lib/big-random.bin", "lib/big-random.bin"}; !slices.Equal(opened(), want) {
+			t.Errorf("opened %q with the store full, want %q", opened(), want)
+		}
+		for name, w := range wantSeen {
+			g := gotSeen[name]
+			if g.size != w.size || g.crc != w.crc {
+				t.Errorf("%s: Inspect got size %d crc %08x, want %d %08x", name, g.size, g.crc, w.size, w.crc)
+			}
+			if less == nil && g.head != w.head {
+				t.Errorf("%s: Inspect got a head of %d bytes, want %d", name, len(g.head), len(w.head))
+			}
+			if less != nil && !strings.HasPrefix(w.head, g.head) || len(g.head) < min(len(w.head), InspectShort) {
+				t.Errorf("%s: Inspect got a head of %d bytes, not a prefix of the file's first %d", name, len(g.head), InspectShort)
+			}
+		}
+	}
+	// A wrong Sum finds nothing (or a blob of another size) and is read as usual.
+	opens = nil
+	for i := range entries {
+		if entries[i].Sum != nil {
+			entries[i].Sum = bytes.Repeat([]byte{byte(i)}, 32)
+		}
+	}
+	if b, _ := write(store, nil); !bytes.Equal(b, want) {
+		t.Fatal("wrong sums: archive differs")
+	}
+	if len(opened()) < files {
+		t.Errorf("wrong sums: %d of %d files opened, want all", len(opened()), files)
 	}
 }

@@ -289,8 +289,9 @@ type worker struct {
 	z     *zw
 	fw    *flate.Writer
 	chunk []byte
-	sha   hash.Hash // when set, large hashes what it reads into it
-	head  []byte    // the first bytes of a large file, for Options.Inspect
+	sha   hash.Hash     // when set, large hashes what it reads into it
+	head  []byte        // the first bytes of a large file, for Options.Inspect
+	fr    io.ReadCloser // inflater of known, reset for each entry
 }
 
 // inspect tells Options.Inspect about a regular file.
@@ -313,6 +314,8 @@ func (w *worker) do(ctx context.Context, j *job) error {
 	case it.kind == kindLink:
 		w.inMemory(j, []byte(it.link), nil)
 		w.z.bytesRead.Add(it.size)
+		return nil
+	case j.compress && w.z.opt.Reuse != nil && len(it.sum) == 32 && w.known(j):
 		return nil
 	case it.size <= w.z.lim.small:
 		return w.small(j)
@@ -337,9 +340,15 @@ func (w *worker) small(j *job) error {
 		return err
 	}
 	w.z.bytesRead.Add(it.size)
-	if j.compress && w.z.opt.Reuse != nil && it.size >= w.z.lim.reuseMin {
-		w.smallReused(j, in)
-		return nil
+	if j.compress && w.z.opt.Reuse != nil {
+		if it.size >= w.z.lim.reuseMin {
+			w.smallReused(j, in, nil)
+			return nil
+		}
+		if sr, ok := w.z.opt.Reuse.(SmallReuse); ok {
+			w.smallReused(j, in, sr)
+			return nil
+		}
 	}
 	w.inMemory(j, in, in)
 	return nil

@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/zipper"
 )
 
 // Builder copies [[files]] entries.
@@ -65,6 +67,15 @@ func (Builder) Build(ctx context.Context, j *builders.Job) error {
 		return err
 	}
 	defer w.root.Close()
+	if j.Overlay != nil {
+		// Nothing staged yet (a files-only layer): every entry goes into the
+		// overlay by reference, and the stage is never written.
+		if empty, err := isEmptyDir(j.Stage); err != nil {
+			return err
+		} else if empty {
+			w.ov, w.kinds, w.known, w.walked = j.Overlay, map[string]fs.FileMode{}, j.Known, j.Walked
+		}
+	}
 	for i, f := range j.Layer.Files {
 		var mode fs.FileMode
 		if f.Mode != "" {
@@ -114,6 +125,25 @@ type writer struct {
 	dirs  map[string]bool
 	entry int
 	src   string
+	// ov, when set, receives every entry instead of the stage, and kinds says
+	// what each path written so far is (fs.ModeDir, fs.ModeSymlink or 0).
+	ov     *builders.Overlay
+	kinds  map[string]fs.FileMode
+	known  func(string, fs.FileInfo) []byte       // Job.Known, or nil
+	walked func(string) ([]builders.Walked, bool) // Job.Walked, or nil
+}
+
+func isEmptyDir(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err == io.EOF {
+		return true, nil
+	}
+	return len(names) == 0, err
 }
 
 type owned struct {
@@ -148,24 +178,17 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("%s is not a regular file, folder or symlink", src)
 		}
-		return w.file(real, path.Join(dest, filepath.Base(src)), st.Mode(), mode)
+		return w.file(real, path.Join(dest, filepath.Base(src)), st, mode)
 	}
 	root := real
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	visit := func(p string, info fs.FileInfo) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
 		target := path.Join(dest, filepath.ToSlash(rel))
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
 		switch {
-		case d.IsDir():
+		case info.IsDir():
 			return w.mkdirs(target)
 		case info.Mode()&fs.ModeSymlink != 0:
 			link, err := os.Readlink(p)
@@ -177,9 +200,30 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 			}
 			return w.symlink(link, target)
 		case info.Mode().IsRegular():
-			return w.file(p, target, info.Mode(), mode)
+			return w.file(p, target, info, mode)
 		}
 		return fmt.Errorf("%s is not a regular file, folder or symlink", rel)
+	}
+	if w.walked != nil {
+		// The cache key's hash just walked this tree: copy what it hashed.
+		if list, ok := w.walked(root); ok {
+			for _, e := range list {
+				if err := visit(e.Path, e.Info); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return visit(p, info)
 	})
 }
 
@@ -252,6 +296,19 @@ func (w *writer) mkdirs(dest string) error {
 		if w.dirs[cur] {
 			continue
 		}
+		if w.ov != nil {
+			switch k, ok := w.kinds[cur]; {
+			case !ok:
+				w.kinds[cur] = fs.ModeDir
+				w.ov.Put(zipper.Entry{Name: cur + "/", Mode: fs.ModeDir | 0o755})
+			case k&fs.ModeSymlink != 0:
+				return fmt.Errorf("%s in the layer is a symlink%s; refusing to write through it", cur, w.by(cur))
+			case k&fs.ModeDir == 0:
+				return fmt.Errorf("%s in the layer is a file%s, not a folder", cur, w.by(cur))
+			}
+			w.dirs[cur] = true
+			continue
+		}
 		st, err := w.root.Lstat(cur)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -301,6 +358,13 @@ func (w *writer) claim(rel string) error {
 		return fmt.Errorf("%s is also written by layer.%s.files[%d] (%s); two entries may not write one path (change a dest, or exclude the file from one source)",
 			rel, w.layer, o.entry, o.src)
 	}
+	if w.ov != nil {
+		if k, ok := w.kinds[rel]; ok && k&fs.ModeDir != 0 {
+			return fmt.Errorf("%s in the layer is a folder; a file cannot replace it", rel)
+		}
+		w.owner[rel] = owned{w.entry, w.src}
+		return nil
+	}
 	st, err := w.root.Lstat(rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -321,16 +385,36 @@ func (w *writer) symlink(link, rel string) error {
 	if err := w.claim(rel); err != nil {
 		return err
 	}
+	if w.ov != nil {
+		w.kinds[rel] = fs.ModeSymlink
+		w.ov.Put(zipper.Entry{Name: rel, Mode: fs.ModeSymlink | 0o777, Link: link})
+		return nil
+	}
 	return w.root.Symlink(link, rel)
 }
 
-// file stages the regular file src at rel. Without a forced mode it is a hard
+// file stages the regular file src at rel. Into an overlay it goes by reference,
+// with the forced mode if any. Into the stage, without a forced mode it is a hard
 // link (no bytes copied; safe because the staged tree is only read from here on
 // and no path is ever opened for writing); a forced mode needs a real copy, so the
 // user's file keeps its own.
-func (w *writer) file(src, rel string, have, force fs.FileMode) error {
+func (w *writer) file(src, rel string, info fs.FileInfo, force fs.FileMode) error {
 	if err := w.claim(rel); err != nil {
 		return err
+	}
+	have := info.Mode()
+	if w.ov != nil {
+		perm := have.Perm()
+		if force != 0 {
+			perm = force
+		}
+		w.kinds[rel] = 0
+		e := zipper.Entry{Name: rel, Mode: perm, Size: info.Size(), Open: openSame(src, info)}
+		if w.known != nil {
+			e.Sum = w.known(src, info)
+		}
+		w.ov.Put(e)
+		return nil
 	}
 	if force == 0 {
 		if err := os.Link(src, filepath.Join(w.dir, filepath.FromSlash(rel))); err == nil {
@@ -359,4 +443,25 @@ func (w *writer) file(src, rel string, have, force fs.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// openSame opens src for the zipper, refusing a file that is no longer the one
+// walked (replaced, written or swapped for a symlink since): what is zipped is
+// what was checked and hashed.
+func openSame(src string, walked fs.FileInfo) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		f, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return nil, err
+		}
+		st, err := f.Stat()
+		if err == nil && (!os.SameFile(st, walked) || !st.ModTime().Equal(walked.ModTime()) || st.Size() != walked.Size()) {
+			err = fmt.Errorf("%s was replaced during the build", src)
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
 }

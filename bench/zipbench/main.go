@@ -5,7 +5,9 @@
 //     with npm and cached): Info-ZIP `zip -q -r -X -y -6` against
 //     zipper.WriteFile at level 6 (-level), best of -runs each, same files for both;
 //     targets: at least 4x faster, at most 3% larger.
-//  2. peak memory zipping a generated 1 GiB tree (many small files and a few
+//  2. scale (scale.go): a no-op build of 50 layers x 2 architectures, and a
+//     cold and a no-op build of a layer of 100,000 files;
+//  3. peak memory zipping a generated 1 GiB tree (many small files and a few
 //     of 200+ MB), in a child process whose max RSS is read from rusage;
 //     target: at most 256 MiB.
 //
@@ -42,6 +44,7 @@ type config struct {
 	skipSpeed bool
 	skipMem   bool
 	skipBuild bool
+	skipScale bool
 	keep      bool
 	layerpack string
 	baseline  string
@@ -51,6 +54,7 @@ type config struct {
 	rssTarget   int64
 	buildTarget float64
 	incrTarget  time.Duration
+	noopTarget  time.Duration
 }
 
 func main() {
@@ -64,6 +68,8 @@ func main() {
 	flag.BoolVar(&c.skipSpeed, "skip-speed", false, "skip the speed and size comparison")
 	flag.BoolVar(&c.skipMem, "skip-memory", false, "skip the peak memory test")
 	flag.BoolVar(&c.skipBuild, "skip-build", false, "skip the end-to-end layerpack build comparison")
+	flag.BoolVar(&c.skipScale, "skip-scale", false, "skip the 50-layer and 100,000-file builds")
+	flag.DurationVar(&c.noopTarget, "noop-target", 150*time.Millisecond, "maximum no-op build time of 50 layers x 2 architectures")
 	flag.StringVar(&c.layerpack, "layerpack", "", "layerpack binary for the end-to-end test (default: go build ./cmd/layerpack)")
 	flag.StringVar(&c.baseline, "baseline-layerpack", "", "another layerpack binary (an older commit) to time in the same end-to-end runs")
 	flag.Float64Var(&c.buildTarget, "build-target", 4, "minimum end-to-end ratio (Info-ZIP time / build --no-cache time)")
@@ -94,6 +100,23 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("\nall targets met")
+}
+
+// layerpackBin is -layerpack as an absolute path, or a binary built into out.
+func layerpackBin(c config, out string) (string, error) {
+	if c.layerpack != "" {
+		return filepath.Abs(c.layerpack)
+	}
+	bin := filepath.Join(out, "layerpack")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/layerpack")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building layerpack (run from the repository, or give -layerpack): %w", err)
+	}
+	return bin, nil
 }
 
 func defaultCache() string {
@@ -134,6 +157,22 @@ func run(c config) (missed int, err error) {
 	}
 	if !c.skipBuild {
 		m, err := endToEnd(c, out)
+		if err != nil {
+			return 0, err
+		}
+		missed += m
+	}
+	if !c.skipScale {
+		bin, err := layerpackBin(c, out)
+		if err != nil {
+			return 0, err
+		}
+		if c.baseline != "" {
+			if c.baseline, err = filepath.Abs(c.baseline); err != nil {
+				return 0, err
+			}
+		}
+		m, err := scale(c, bin, out)
 		if err != nil {
 			return 0, err
 		}

@@ -32,6 +32,7 @@ type Hasher struct {
 	// walks are the trees hashed in this run, as walked: a builder that copies
 	// one goes through the same list instead of reading every folder again.
 	walks map[string][]Walked
+	busy  map[string]chan struct{} // trees being walked, closed when done
 }
 
 // Walked is one path of a tree Path hashed, in filepath.WalkDir's order.
@@ -49,7 +50,7 @@ type memoEntry struct {
 
 // NewHasher loads the memo from the cache (a missing or corrupt memo is just empty).
 func (c *Cache) NewHasher() *Hasher {
-	h := &Hasher{path: filepath.Join(c.Dir, "filehash.bin"), memo: map[string]memoEntry{}, trees: map[string]string{}, walks: map[string][]Walked{}}
+	h := &Hasher{path: filepath.Join(c.Dir, "filehash.bin"), memo: map[string]memoEntry{}, trees: map[string]string{}, walks: map[string][]Walked{}, busy: map[string]chan struct{}{}}
 	if b, err := os.ReadFile(h.path); err == nil {
 		h.memo = decodeMemo(b)
 	}
@@ -144,6 +145,22 @@ func (h *Hasher) Path(p string) (string, error) {
 	}
 	h.mu.Lock()
 	sum, ok := h.trees[p]
+	if !ok {
+		// Both architectures of a layer ask at once: one walks, the other waits.
+		if wait, busy := h.busy[p]; busy {
+			h.mu.Unlock()
+			<-wait
+			return h.Path(p)
+		}
+		done := make(chan struct{})
+		h.busy[p] = done
+		defer func() {
+			h.mu.Lock()
+			delete(h.busy, p)
+			h.mu.Unlock()
+			close(done)
+		}()
+	}
 	h.mu.Unlock()
 	if ok {
 		return sum, nil

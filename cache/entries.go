@@ -80,8 +80,42 @@ func (e *Entries) Get(key string) ([]byte, bool) {
 	return b, true
 }
 
+// OpenBlob returns the blob under key as an open file, for blobs too large to
+// read into memory (the zipper checks its checksum before using it).
+func (e *Entries) OpenBlob(key string) (*os.File, bool) {
+	if !validKey(key) {
+		return nil, false
+	}
+	f, err := os.Open(e.path(key))
+	if err != nil {
+		return nil, false
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, false
+	} else if now := time.Now(); now.Sub(st.ModTime()) > entriesTouch {
+		os.Chtimes(f.Name(), now, now)
+	}
+	return f, true
+}
+
+// PutBlob stores what r yields under key, streamed to a temp file and renamed.
+func (e *Entries) PutBlob(key string, r io.Reader) {
+	e.put(key, func(f *os.File) error {
+		_, err := io.Copy(f, r)
+		return err
+	})
+}
+
 // Put stores blob under key; failing to store only costs a compression next time.
 func (e *Entries) Put(key string, blob []byte) {
+	e.put(key, func(f *os.File) error {
+		_, err := f.Write(blob)
+		return err
+	})
+}
+
+func (e *Entries) put(key string, write func(*os.File) error) {
 	if !validKey(key) {
 		return
 	}
@@ -101,7 +135,7 @@ func (e *Entries) Put(key string, blob []byte) {
 	if err != nil {
 		return
 	}
-	_, err = f.Write(blob)
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -95,6 +95,8 @@ type spill struct {
 	n     int64  // bytes written
 	limit int64  // writing more than this is errNoGain
 	dir   string
+	off   int64 // where the data starts in f (a stored blob's header precedes it)
+	kept  bool  // f belongs to a Reuse store: closed, never removed
 }
 
 func (s *spill) Write(p []byte) (int, error) {
@@ -147,7 +149,7 @@ func (s *spill) writeTo(ctx context.Context, w io.Writer) error {
 		}
 		return nil
 	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+	if _, err := s.f.Seek(s.off, io.SeekStart); err != nil {
 		return fmt.Errorf("spill: %w", err)
 	}
 	src := &ctxReader{ctx: ctx, r: s.f}
@@ -166,7 +168,7 @@ func (s *spill) writeTo(ctx context.Context, w io.Writer) error {
 func (s *spill) close() {
 	if s.f != nil {
 		s.f.Close()
-		if s.name != "" {
+		if s.name != "" && !s.kept {
 			os.Remove(s.name)
 		}
 		s.f = nil

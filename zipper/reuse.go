@@ -10,6 +10,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/klauspost/compress/flate"
@@ -33,6 +34,19 @@ type SmallReuse interface {
 	Reuse
 	GetSmall(key string) ([]byte, bool)
 	PutSmall(key string, blob []byte)
+}
+
+// FileReuse is a Reuse that also keeps entries whose compressed form is too
+// large to hold in memory (over 4 MiB: a big shared library, a model), as
+// files: Write streams them in and out, checking a blob's checksum before it
+// copies a byte of it.
+type FileReuse interface {
+	Reuse
+	// OpenBlob returns the blob stored under key, open for reading; the caller
+	// closes it.
+	OpenBlob(key string) (*os.File, bool)
+	// PutBlob stores the blob r yields under key.
+	PutBlob(key string, r io.Reader)
 }
 
 // blob layout: magic, method, CRC-32 and uncompressed size of the entry, the
@@ -143,6 +157,9 @@ func (w *worker) largeReused(ctx context.Context, j *job) error {
 		return err
 	}
 	key := w.z.reuseKey(sum)
+	if w.fromFile(j, key, w.head) {
+		return nil
+	}
 	if b, ok := w.z.opt.Reuse.Get(key); ok {
 		method, crc, _, data, ok := decodeBlob(b, j.it.size)
 		if ok && (method == methodStore || len(data) <= w.z.lim.spillMem) {
@@ -170,6 +187,10 @@ func (w *worker) largeReused(ctx context.Context, j *job) error {
 		return nil // changed between the reads; the writer's check decides
 	}
 	switch {
+	case j.spill != nil && j.spill.f != nil:
+		if fr, ok := w.z.opt.Reuse.(FileReuse); ok {
+			w.putFile(fr, key, j, w.head)
+		}
 	case j.spill != nil && j.spill.f == nil:
 		w.put(w.z.opt.Reuse.Put, key, j, w.head, j.spill.buf)
 	case j.reread: // stored: the blob keeps the decision and the CRC
@@ -222,6 +243,10 @@ func (hw headWriter) Write(p []byte) (int, error) {
 // the file is read as usual.
 func (w *worker) known(j *job) bool {
 	it := j.it
+	if it.size > w.z.lim.small && (w.z.opt.Inspect == nil || w.z.opt.InspectLess != nil && w.z.opt.InspectLess(it.name)) &&
+		w.fromFile(j, w.z.reuseKey(it.sum), nil) {
+		return true
+	}
 	get := w.z.opt.Reuse.Get
 	if it.size < w.z.lim.reuseMin {
 		sr, ok := w.z.opt.Reuse.(SmallReuse)
@@ -275,4 +300,101 @@ func (w *worker) inflateHead(data []byte, n int64) ([]byte, bool) {
 		return nil, false
 	}
 	return head, true
+}
+
+// fromFile takes a large entry from a FileReuse store: the blob, once its
+// checksum holds, becomes the entry's spill, copied by the writer. head is the
+// file's first bytes for Inspect, or nil to use the blob's (see known).
+func (w *worker) fromFile(j *job, key string, head []byte) bool {
+	fr, ok := w.z.opt.Reuse.(FileReuse)
+	if !ok {
+		return false
+	}
+	f, ok := fr.OpenBlob(key)
+	if !ok {
+		return false
+	}
+	method, crc, bhead, off, n, ok := w.checkBlobFile(f, j.it.size)
+	if !ok || method != methodDeflate {
+		f.Close()
+		return false
+	}
+	if head == nil {
+		if int64(len(bhead)) < min(j.it.size, InspectShort) && w.z.opt.Inspect != nil {
+			f.Close()
+			return false
+		}
+		head = bhead
+	}
+	w.inspect(j.it, crc, head)
+	j.method, j.crc, j.csize = methodDeflate, crc, n
+	j.spill = &spill{f: f, off: off, n: n, kept: true}
+	w.z.bytesRead.Add(j.it.size)
+	return true
+}
+
+// checkBlobFile reads a blob file's header and checks its whole checksum; it
+// returns where the data starts and how long it is.
+func (w *worker) checkBlobFile(f *os.File, usize int64) (method uint16, crc uint32, head []byte, off, n int64, ok bool) {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() < blobHeader+4 {
+		return 0, 0, nil, 0, 0, false
+	}
+	var hdr [blobHeader + InspectShort]byte
+	k, _ := f.ReadAt(hdr[:], 0)
+	if k < blobHeader || string(hdr[:4]) != blobMagic {
+		return 0, 0, nil, 0, 0, false
+	}
+	method = binary.LittleEndian.Uint16(hdr[4:])
+	crc = binary.LittleEndian.Uint32(hdr[6:])
+	hl := int64(hdr[26])
+	n = int64(binary.LittleEndian.Uint64(hdr[18:]))
+	off = blobHeader + hl
+	if hl > InspectShort || int64(k) < off || binary.LittleEndian.Uint64(hdr[10:]) != uint64(usize) ||
+		n <= 0 || n >= usize || off+n+4 != st.Size() {
+		return 0, 0, nil, 0, 0, false
+	}
+	sum := crc32.NewIEEE()
+	if m, err := io.CopyBuffer(sum, io.NewSectionReader(f, 0, off+n), w.chunk); err != nil || m != off+n {
+		return 0, 0, nil, 0, 0, false
+	}
+	var tail [4]byte
+	if _, err := f.ReadAt(tail[:], off+n); err != nil || binary.LittleEndian.Uint32(tail[:]) != sum.Sum32() {
+		return 0, 0, nil, 0, 0, false
+	}
+	return method, crc, append([]byte(nil), hdr[blobHeader:off]...), off, n, true
+}
+
+// putFile stores a large entry's spilled compressed form as a blob file.
+func (w *worker) putFile(fr FileReuse, key string, j *job, head []byte) {
+	head = head[:min(len(head), InspectShort)]
+	hdr := encodeBlob(j.method, j.crc, j.it.size, head, nil)
+	hdr = hdr[:len(hdr)-4] // the checksum goes after the data
+	binary.LittleEndian.PutUint64(hdr[18:], uint64(j.spill.n))
+	if _, err := j.spill.f.Seek(j.spill.off, io.SeekStart); err != nil {
+		return
+	}
+	sum := crc32.NewIEEE()
+	sum.Write(hdr)
+	body := io.TeeReader(io.LimitReader(j.spill.f, j.spill.n), sum)
+	fr.PutBlob(key, io.MultiReader(bytes.NewReader(hdr), body, &tailReader{sum: sum}))
+}
+
+// tailReader yields the 4-byte checksum of what came before it, once.
+type tailReader struct {
+	sum  hash.Hash32
+	b    []byte
+	done bool
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	if !t.done {
+		t.b, t.done = binary.LittleEndian.AppendUint32(nil, t.sum.Sum32()), true
+	}
+	if len(t.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, t.b)
+	t.b = t.b[n:]
+	return n, nil
 }

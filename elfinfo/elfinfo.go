@@ -18,6 +18,10 @@ import (
 	"github.com/layerpack/layerpack/lambda"
 )
 
+// Version names what Inspect finds in given bytes: bump it when a change here
+// changes an Info for the same file, so memos of older results are not used.
+const Version = "elfinfo/1"
+
 // Info is what Inspect learns about one ELF file.
 type Info struct {
 	Machine elf.Machine // EM_X86_64, EM_AARCH64, ...

@@ -265,7 +265,7 @@ func (x *item) writeZip(ctx context.Context) error {
 		opt.Progress = func(p zipper.Progress) { o.Events.Zip(it, p) }
 	}
 	x.seen = verify.NewSeen()
-	opt.Inspect, opt.InspectLess = x.seen.Add, verify.Short
+	opt.Inspect, opt.InspectLess, opt.Hashed = x.seen.Add, verify.Short, x.seen.Hashed
 	// The CodeSha256 is hashed on the way to the file: place need not read the zip again.
 	h := sha256.New()
 	st, err := zipper.Write(ctx, io.MultiWriter(tmp, h), x.entries, opt)
@@ -289,8 +289,12 @@ func packName(projectDir string, it *plan.Item) string {
 
 // verifyZip: Lambda's rules on the bytes just written; warnings are kept for the summary.
 func (x *item) verifyZip(ctx context.Context) error {
-	rep, err := verify.ZipContext(ctx, x.tmp.Name(), verify.Options{Arch: x.it.Target.Arch, Runtimes: x.it.Target.Runtimes,
-		ZipSize: x.stats.ZippedSize, AllowSecrets: x.it.Layer.AllowSecrets, Seen: x.seen})
+	opt := verify.Options{Arch: x.it.Target.Arch, Runtimes: x.it.Target.Runtimes,
+		ZipSize: x.stats.ZippedSize, AllowSecrets: x.it.Layer.AllowSecrets, Seen: x.seen}
+	if !x.o.NoCache {
+		opt.ELFMemo = x.o.Cache.Entries().ELFMemo() // shared libraries seen before are not read again
+	}
+	rep, err := verify.ZipContext(ctx, x.tmp.Name(), opt)
 	if err != nil {
 		return fmt.Errorf("verifying zip: %w", err)
 	}

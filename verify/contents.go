@@ -43,7 +43,7 @@ func (c *checker) readContents(ctx context.Context, files []*zip.File) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
-		if !f.Mode().IsRegular() || c.seenEntry(f) {
+		if !f.Mode().IsRegular() || c.seenEntry(f) || c.seenELF(f) {
 			continue
 		}
 		if err := c.readEntry(ctx, f); err != nil {
@@ -85,7 +85,9 @@ func (c *checker) readEntry(ctx context.Context, f *zip.File) error {
 			return c.readFailure(f.Name, Error, CheckZip, err)
 		}
 		defer sp.Close()
-		c.inspect(f.Name, "", sp)
+		if info := c.inspect(f.Name, "", sp); info != nil {
+			c.rememberELF(f, info)
+		}
 	case isJar(f.Name) && bytes.HasPrefix(head, []byte("PK")):
 		sp, err := spool(r, f.UncompressedSize64)
 		if err != nil {
@@ -115,13 +117,14 @@ func (c *checker) readFailure(name string, sev Severity, check string, err error
 	return fmt.Errorf("verify: reading %s: %w", name, err)
 }
 
-func (c *checker) inspect(name, jar string, r io.ReaderAt) {
+func (c *checker) inspect(name, jar string, r io.ReaderAt) *elfinfo.Info {
 	info, err := elfinfo.Inspect(r)
 	if err != nil {
 		c.add(Warning, name, CheckELFFormat, "%q starts like an ELF file but cannot be parsed: %v", name, err)
-		return
+		return nil
 	}
 	c.elfs = append(c.elfs, elfFile{name: name, jar: jar, info: info})
+	return info
 }
 
 // scanJar looks for native libraries inside the jar held in r. prefix names the jar

@@ -3,10 +3,13 @@ package verify
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/sha256"
 	"hash/crc32"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/layerpack/layerpack/elfinfo"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/secrets"
 )
@@ -109,5 +112,83 @@ func TestSeenSkipsInflating(t *testing.T) {
 	short.Add("a.txt", 5, crc32.ChecksumIEEE([]byte("hello")), []byte("hello"))
 	if got := read(Options{Seen: short}); !strings.Contains(got, `[b.txt] "b.txt" cannot be read`) {
 		t.Errorf("an entry seen only in part was not read:\n%s", got)
+	}
+}
+
+// memELF is an ELFMemo in memory that counts its calls.
+type memELF struct {
+	mu       sync.Mutex
+	m        map[string]*elfinfo.Info
+	gets     int
+	hits     int
+	puts     int
+	override *elfinfo.Info // returned for every hit when set
+}
+
+func (m *memELF) Get(sum []byte) (*elfinfo.Info, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gets++
+	i, ok := m.m[string(sum)]
+	if ok {
+		m.hits++
+		if m.override != nil {
+			i = m.override
+		}
+	}
+	return i, ok
+}
+
+func (m *memELF) Put(sum []byte, info *elfinfo.Info) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.puts++
+	m.m[string(sum)] = info
+}
+
+// TestELFMemo: an ELF entry whose content the writer hashed is inspected once and
+// then answered from the memo, with the same findings; an entry that differs from
+// what was seen is read again whatever the memo holds.
+func TestELFMemo(t *testing.T) {
+	files := []file{{name: "lib/libarm.so", data: arm64so()}, {name: "lib/libx.so", data: x86so()}, {name: "a.txt", data: "a"}}
+	seen := func(fs []file) *Seen {
+		s := seenOf(fs)
+		for _, f := range fs {
+			sum := sha256.Sum256([]byte(f.data))
+			s.Hashed(f.name, sum[:])
+		}
+		return s
+	}
+	opt := Options{Arch: lambda.X86_64}
+	want := messages(check(t, opt, files...).Findings)
+	if !strings.Contains(want, "libarm.so") {
+		t.Fatalf("the arm64 library in an x86_64 layer should be a finding:\n%s", want)
+	}
+	memo := &memELF{m: map[string]*elfinfo.Info{}}
+	opt.Seen, opt.ELFMemo = seen(files), memo
+	if got := messages(check(t, opt, files...).Findings); got != want {
+		t.Errorf("first check with the memo:\n%s\nwant:\n%s", got, want)
+	}
+	if memo.puts != 2 || memo.hits != 0 {
+		t.Fatalf("first check: %d puts, %d hits; want 2 puts (one per ELF file), no hit", memo.puts, memo.hits)
+	}
+	opt.Seen = seen(files)
+	if got := messages(check(t, opt, files...).Findings); got != want {
+		t.Errorf("second check, from the memo:\n%s\nwant:\n%s", got, want)
+	}
+	if memo.hits != 2 {
+		t.Fatalf("second check: %d hits, want 2", memo.hits)
+	}
+	// The memo's answer is what counts (which proves the file was not read) ...
+	x86, _ := elfinfo.Inspect(strings.NewReader(x86so()))
+	memo.override = x86
+	opt.Seen = seen(files)
+	if got := messages(check(t, opt, files...).Findings); strings.Contains(got, "libarm.so") {
+		t.Errorf("with the memo saying x86_64, the arm64 library was still reported:\n%s", got)
+	}
+	// ... unless the zip's entry is not what the writer saw.
+	opt.Seen = seen([]file{{name: "lib/libarm.so", data: arm64so() + "x"}, files[1], files[2]})
+	if got := messages(check(t, opt, files...).Findings); got != want {
+		t.Errorf("an entry that differs from what was seen, from the memo:\n%s\nwant (a full read):\n%s", got, want)
 	}
 }

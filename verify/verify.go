@@ -122,6 +122,9 @@ type Options struct {
 	// Seen, when set, is what the zip's writer saw of its files: matching entries
 	// are checked without being inflated again (see Seen). Optional.
 	Seen *Seen
+	// ELFMemo, when set with Seen, answers for ELF entries whose content the
+	// writer hashed, instead of reading them from the zip. Optional.
+	ELFMemo ELFMemo
 
 	zipSize int64       // the file's real size, when known, to refuse data past its end
 	zipFile io.ReaderAt // the file, when known, to look for hidden entries

@@ -44,6 +44,11 @@ type Options struct {
 	// are all Inspect needs: those Write copies from Reuse without reading
 	// them get no more than that, which spares inflating 64 KiB. Optional.
 	InspectLess func(name string) bool
+	// Hashed, when set, is called with the SHA-256 of a regular file's content
+	// whenever Write has it (Entry.Sum, or the hash Reuse is looked up by; with
+	// no Reuse, never), so a checker can remember what it found in that content.
+	// Called from several goroutines at once; the call must not keep sum. Optional.
+	Hashed func(name string, sum []byte)
 }
 
 // InspectShort is the head Inspect gets of a file InspectLess names, when the

@@ -117,6 +117,7 @@ func decodeBlob(b []byte, usize int64) (method uint16, crc uint32, head, data []
 // Reuse store; what it compresses goes there.
 func (w *worker) smallReused(j *job, in []byte, sr SmallReuse) {
 	sum := sha256.Sum256(in)
+	w.hashed(j.it, sum[:])
 	key := w.z.reuseKey(sum[:])
 	get, put := w.z.opt.Reuse.Get, w.z.opt.Reuse.Put
 	if sr != nil {
@@ -156,6 +157,7 @@ func (w *worker) largeReused(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
+	w.hashed(j.it, sum)
 	key := w.z.reuseKey(sum)
 	if w.fromFile(j, key, w.head) {
 		return nil
@@ -245,6 +247,7 @@ func (w *worker) known(j *job) bool {
 	it := j.it
 	if it.size > w.z.lim.small && (w.z.opt.Inspect == nil || w.z.opt.InspectLess != nil && w.z.opt.InspectLess(it.name)) &&
 		w.fromFile(j, w.z.reuseKey(it.sum), nil) {
+		w.hashed(it, it.sum)
 		return true
 	}
 	get := w.z.opt.Reuse.Get
@@ -282,7 +285,15 @@ func (w *worker) known(j *job) bool {
 	}
 	j.method, j.crc, j.data, j.pooled, j.csize = method, crc, data, nil, int64(len(data))
 	w.z.bytesRead.Add(it.size)
+	w.hashed(it, it.sum)
 	return true
+}
+
+// hashed tells Options.Hashed a regular file's SHA-256.
+func (w *worker) hashed(it *item, sum []byte) {
+	if fn := w.z.opt.Hashed; fn != nil && it.kind == kindFile {
+		fn(it.name, sum)
+	}
 }
 
 // inflateHead returns the first n bytes that deflate data decompresses to.

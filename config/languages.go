@@ -27,9 +27,9 @@ type Python struct {
 	// BytecodeBudget is the most bytes the layer may have unzipped with its
 	// bytecode; above it the layer ships without. Default DefaultBytecodeBudget.
 	BytecodeBudget int64
-	Prune           string   // "" or "safe"
-	PruneStubs      bool     // with prune: also *.pyi
-	Strip           bool     // strip debug symbols from extension modules
+	Prune          string // "" or "safe"
+	PruneStubs     bool   // with prune: also *.pyi
+	Strip          bool   // strip debug symbols from extension modules
 
 	AbsRequirements string `json:"-"`
 	AbsProject      string `json:"-"`

@@ -390,4 +390,3 @@ func dirSize(dir string) (int64, error) {
 	})
 	return n, err
 }
-

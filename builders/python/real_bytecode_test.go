@@ -41,7 +41,7 @@ func bytecodeFixtures(t *testing.T) func(string) {
 				"datapkg/__init__.py": "from datapkg import sub\n",
 				// Constants whose marshalled form could depend on the machine: a
 				// frozenset (hash order), floats, a big int, non-ASCII text.
-				"datapkg/sub.py":                           "VALUE = {'a', 'b', 'c', 'déjà'}\nF = (1.5, 1e300, -0.0)\nBIG = 2**200\ndef f(x):\n    return x in {1, 2, 'z'}\n",
+				"datapkg/sub.py": "VALUE = {'a', 'b', 'c', 'déjà'}\nF = (1.5, 1e300, -0.0)\nBIG = 2**200\ndef f(x):\n    return x in {1, 2, 'z'}\n",
 				"datapkg-1.0.data/data/share/datapkg/t.py": "print('data')\n",
 			},
 			Scripts: map[string]string{"datatool.py": "#!python\nprint('tool')\n"},

@@ -60,7 +60,7 @@ M(x="3", tags=["a"])`
 func main() {
 	lp := flag.String("layerpack", "bin/layerpack", "the layerpack binary")
 	runs := flag.Int("runs", 11, "runs per variant (the median is reported)")
-	node22 := flag.String("node22", "", "a Node.js 22+ binary, for the compile cache figures")
+	node22 := flag.String("node22", os.Getenv("LAYERPACK_BENCH_NODE22"), "a Node.js 22+ binary, for the compile cache figures (scripts/testenv.d/node22.sh)")
 	keep := flag.Bool("keep", false, "keep the work folder")
 	flag.Parse()
 	if err := run(*lp, *runs, *node22, *keep); err != nil {

@@ -381,7 +381,8 @@ func (jb *job) compileVersion(ctx context.Context, v string, arch lambda.Arch, p
 	env := jb.stepEnv(t, nil)
 	env["LP_PREFIX"] = prefix
 	env["LP_PYC_MODE"] = pycMode
-	// Sets of constants are marshalled in hash order: a fixed seed keeps it.
+	// Before CPython 3.11 sets of constants were marshalled in hash order (3.11
+	// sorts them): a fixed seed keeps python3.9 and 3.10 bytecode stable.
 	env["PYTHONHASHSEED"] = "0"
 	step := jb.j.Step(fmt.Sprintf("%s: bytecode (CPython %s, %s)", jb.j.Layer.Name, v, pl.rel), arch, image, engine.Step{
 		Script: compileScript,

@@ -1,10 +1,12 @@
 package python
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -247,4 +249,77 @@ func loadConfig(t *testing.T, dir string) *config.File {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// Several Python versions: the shared python/ folder gets one set of .pyc per
+// version, each per-version folder its own version's only. The fake engine plays
+// the build images' interpreters (a .pyc naming the version that compiled it).
+func TestBytecodeSeveralVersions(t *testing.T) {
+	needHostPip(t)
+	cfg := project(t, layerToml(`"python3.11", "python3.12"`, "compile = true\n"), hermetic+"purepkg==1.0\nabipkg==1.0\n", false)
+	wheels := filepath.Join(cfg.Dir, "wheels")
+	for _, v := range []string{"311", "312"} {
+		writeWheel(t, wheels, wheelSpec{Name: "abipkg", Version: "1.0", Tag: "cp" + v + "-cp" + v + "-manylinux2014_x86_64",
+			Files: map[string]string{"abipkg/__init__.py": "BUILT_FOR = 'cp" + v + "'\n"}})
+	}
+	var compiled []string
+	fake := &engine.Fake{Hook: func(_ context.Context, s *engine.Step) error {
+		if !strings.Contains(s.Name, "bytecode") {
+			return fmt.Errorf("unexpected step %s", s.Name)
+		}
+		var in string
+		for _, m := range s.Mounts {
+			if m.Target == ctrPycDir {
+				in = m.Source
+			}
+		}
+		list, err := os.ReadFile(filepath.Join(in, "files.txt"))
+		if err != nil {
+			return err
+		}
+		tag := "cpython-" + strings.ReplaceAll(s.Env["LP_PYVER"], ".", "")
+		compiled = append(compiled, s.Env["LP_PYVER"]+" "+s.Env["LP_PREFIX"]+" "+s.Image)
+		for _, rel := range strings.Fields(string(list)) {
+			dir, file := filepath.Split(rel)
+			p := filepath.Join(s.Dest, "tree", dir, "__pycache__", strings.TrimSuffix(file, ".py")+"."+tag+".pyc")
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte(tag+" "+rel), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	r := runBuild(t, New(), cfg, lambda.X86_64, fake)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.log)
+	}
+	sort.Strings(compiled)
+	img := func(v string) string {
+		return "docker-image://public.ecr.aws/sam/build-python" + v + ":latest-" + string(hostArch())
+	}
+	want := []string{
+		"3.11 /opt/python " + img("3.11"), "3.11 /opt/python/lib/python3.11/site-packages " + img("3.11"),
+		"3.12 /opt/python " + img("3.12"), "3.12 /opt/python/lib/python3.12/site-packages " + img("3.12"),
+	}
+	if strings.Join(compiled, "\n") != strings.Join(want, "\n") {
+		t.Errorf("bytecode steps:\n%s\nwant:\n%s", strings.Join(compiled, "\n"), strings.Join(want, "\n"))
+	}
+	got := names(listTree(t, r.stage))
+	for _, w := range []string{
+		"python/purepkg/__pycache__/__init__.cpython-311.pyc", "python/purepkg/__pycache__/__init__.cpython-312.pyc",
+		"python/lib/python3.11/site-packages/abipkg/__pycache__/__init__.cpython-311.pyc",
+		"python/lib/python3.12/site-packages/abipkg/__pycache__/__init__.cpython-312.pyc",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s missing:\n%s", w, got)
+		}
+	}
+	for _, not := range []string{"python3.11/site-packages/abipkg/__pycache__/__init__.cpython-312.pyc", "python3.12/site-packages/abipkg/__pycache__/__init__.cpython-311.pyc"} {
+		if strings.Contains(got, not) {
+			t.Errorf("%s: bytecode for the wrong version:\n%s", not, got)
+		}
+	}
+	checkRecords(t, filepath.Join(r.stage, "python"))
+	checkRecords(t, filepath.Join(r.stage, "python/lib/python3.11/site-packages"))
+	checkRecords(t, filepath.Join(r.stage, "python/lib/python3.12/site-packages"))
 }

@@ -42,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/layerpack/layerpack/internal/bytesize"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/lambdatest"
 )
@@ -130,11 +131,17 @@ func run(lp string, runs int, node22 string, keep bool) error {
 	return nil
 }
 
-// build runs layerpack build on a config and returns the unzipped layer folder.
-func (b *bench) build(name, toml string) (string, int64, error) {
+// build runs layerpack build on a config and its files (path: content) and
+// returns the unzipped layer folder and the zip's size.
+func (b *bench) build(name, toml string, files map[string][]byte) (string, int64, error) {
 	dir := filepath.Join(b.work, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", 0, err
+	for f, data := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			return "", 0, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			return "", 0, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "layerpack.toml"), []byte(toml), 0o644); err != nil {
 		return "", 0, err
@@ -235,22 +242,16 @@ func measure(title string, runs int, vs []variant) error {
 
 func (b *bench) python(name, reqs, imports string, runs int) error {
 	slug := strings.Fields(name)[0]
-	proj := filepath.Join(b.work, "py-"+slug)
-	if err := os.MkdirAll(proj, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(proj, "requirements.txt"), []byte(reqs), 0o644); err != nil {
-		return err
-	}
+	files := map[string][]byte{"requirements.txt": []byte(reqs)}
 	toml := func(extra string) string {
-		return fmt.Sprintf("[images]\ndefault = %q\n[layer.py]\ncompatible_runtimes = [\"python3.11\"]\narchitectures = [%q]\n[layer.py.python]\nrequirements = %q\n%s",
-			"rootfs://"+b.rootfs, b.arch, filepath.Join(proj, "requirements.txt"), extra)
+		return fmt.Sprintf("[images]\ndefault = %q\n[layer.py]\ncompatible_runtimes = [\"python3.11\"]\narchitectures = [%q]\n[layer.py.python]\nrequirements = \"requirements.txt\"\n%s",
+			"rootfs://"+b.rootfs, b.arch, extra)
 	}
-	none, noneZip, err := b.build("py-"+slug+"-none", toml("compile = false\n"))
+	none, noneZip, err := b.build("py-"+slug+"-none", toml("compile = false\n"), files)
 	if err != nil {
 		return err
 	}
-	checked, checkedZip, err := b.build("py-"+slug+"-pyc", toml(""))
+	checked, checkedZip, err := b.build("py-"+slug+"-pyc", toml(""), files)
 	if err != nil {
 		return err
 	}
@@ -277,8 +278,8 @@ func (b *bench) python(name, reqs, imports string, runs int) error {
 	noneSize, _ := dirSize(none)
 	checkedSize, _ := dirSize(checked)
 	return measure("Python 3.11 (root filesystem's CPython), "+name+": import from a read-only /opt", runs, []variant{
-		{"no bytecode (compile = false)", py(none), fmt.Sprintf("%.1f MB unzipped, %.1f MB zip", mb(noneSize), mb(noneZip))},
-		{"checked-hash .pyc (default)", py(checked), fmt.Sprintf("%.1f MB unzipped, %.1f MB zip (+%.1f MB, +%.1f MB)", mb(checkedSize), mb(checkedZip), mb(checkedSize-noneSize), mb(checkedZip-noneZip))},
+		{"no bytecode (compile = false)", py(none), fmt.Sprintf("%s unzipped, %s zip", bytesize.Format(noneSize), bytesize.Format(noneZip))},
+		{"checked-hash .pyc (default)", py(checked), fmt.Sprintf("%s unzipped, %s zip (+%s, +%s)", bytesize.Format(checkedSize), bytesize.Format(checkedZip), bytesize.Format(checkedSize-noneSize), bytesize.Format(checkedZip-noneZip))},
 		{"unchecked-hash .pyc (compileall)", py(others["unchecked-hash"]), ""},
 		{"timestamp .pyc (compileall)", py(others["timestamp"]), "mtimes as recorded (best case)"},
 	})
@@ -290,8 +291,16 @@ func (b *bench) node(name, dir, node22 string, runs int) error {
 	if err != nil {
 		return err
 	}
-	toml := fmt.Sprintf("[layer.js]\ncompatible_runtimes = [\"nodejs20.x\"]\narchitectures = [%q]\n[layer.js.node]\ndir = %q\n", b.arch, dir)
-	opt, zipSize, err := b.build("node-"+slug, toml)
+	files := map[string][]byte{}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		files["app/"+f] = data
+	}
+	toml := fmt.Sprintf("[layer.js]\ncompatible_runtimes = [\"nodejs20.x\"]\narchitectures = [%q]\n[layer.js.node]\ndir = \"app\"\n", b.arch)
+	opt, zipSize, err := b.build("node-"+slug, toml, files)
 	if err != nil {
 		return err
 	}
@@ -307,7 +316,7 @@ func (b *bench) node(name, dir, node22 string, runs int) error {
 	rootNode, _ := b.inRootfs(opt, false, env, "node", "--version")
 	hostNode, _ := exec.Command("node", "--version").Output()
 	vs := []variant{
-		{"node " + strings.TrimSpace(rootNode) + " (root filesystem)", func() (string, error) { return b.inRootfs(opt, false, env, "node", "-e", script) }, fmt.Sprintf("%.1f MB unzipped, %.1f MB zip", mb(size), mb(zipSize))},
+		{"node " + strings.TrimSpace(rootNode) + " (root filesystem)", func() (string, error) { return b.inRootfs(opt, false, env, "node", "-e", script) }, fmt.Sprintf("%s unzipped, %s zip", bytesize.Format(size), bytesize.Format(zipSize))},
 	}
 	if len(hostNode) > 0 {
 		hn, _ := exec.LookPath("node")
@@ -334,7 +343,7 @@ func (b *bench) node(name, dir, node22 string, runs int) error {
 		cacheSize, _ := dirSize(filepath.Join(cached, "nodejs", ".compile-cache"))
 		vs = append(vs,
 			variant{"node " + strings.TrimSpace(string(v22)) + " (-node22)", func() (string, error) { return onHost(opt, env, n22, "-e", script) }, ""},
-			variant{"node " + strings.TrimSpace(string(v22)) + " + compile cache in /opt", func() (string, error) { return onHost(cached, cacheEnv, n22, "-e", script) }, fmt.Sprintf("cache %.1f MB", mb(cacheSize))},
+			variant{"node " + strings.TrimSpace(string(v22)) + " + compile cache in /opt", func() (string, error) { return onHost(cached, cacheEnv, n22, "-e", script) }, "cache " + bytesize.Format(cacheSize)},
 		)
 	}
 	return measure("Node.js, "+name+": require from a read-only /opt (ratios against the first line)", runs, vs)
@@ -377,8 +386,6 @@ func minOf(xs []float64) float64 {
 	}
 	return m
 }
-
-func mb(n int64) float64 { return float64(n) / 1e6 }
 
 func dirSize(dir string) (int64, error) {
 	var n int64

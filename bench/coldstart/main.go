@@ -63,8 +63,9 @@ func main() {
 	runs := flag.Int("runs", 11, "runs per variant (the median is reported)")
 	node22 := flag.String("node22", os.Getenv("LAYERPACK_BENCH_NODE22"), "a Node.js 22+ binary, for the compile cache figures (scripts/testenv.d/node22.sh)")
 	keep := flag.Bool("keep", false, "keep the work folder")
+	only := flag.String("only", "", "python or node: measure only those layers")
 	flag.Parse()
-	if err := run(*lp, *runs, *node22, *keep); err != nil {
+	if err := run(*lp, *runs, *node22, *only, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "coldstart:", err)
 		os.Exit(1)
 	}
@@ -75,7 +76,7 @@ type bench struct {
 	env                    []string
 }
 
-func run(lp string, runs int, node22 string, keep bool) error {
+func run(lp string, runs int, node22, only string, keep bool) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (unshare -m, mount --bind, chroot)")
 	}
@@ -116,6 +117,9 @@ func run(lp string, runs int, node22 string, keep bool) error {
 		{"example (six, markupsafe)", string(exampleReqs), "import six, markupsafe; markupsafe.escape('<a>')"},
 		{"typical (numpy, pydantic, requests, PyYAML)", typicalPython, typicalImport},
 	} {
+		if only == "node" {
+			break
+		}
 		if err := b.python(set.name, set.reqs, set.imports, runs); err != nil {
 			return fmt.Errorf("python %s: %w", set.name, err)
 		}
@@ -124,6 +128,9 @@ func run(lp string, runs int, node22 string, keep bool) error {
 		{"example (examples/node)", filepath.Join(repo, "examples", "node")},
 		{"typical (bench/nodebench/project: AWS SDK v3, express, ...)", filepath.Join(repo, "bench", "nodebench", "project")},
 	} {
+		if only == "python" {
+			break
+		}
 		if err := b.node(set.name, set.dir, node22, runs); err != nil {
 			return fmt.Errorf("node %s: %w", set.name, err)
 		}
@@ -210,6 +217,25 @@ type sample struct{ cpu, wall []float64 }
 // variant is the baseline of the ratios.
 func measure(title string, runs int, vs []variant) error {
 	fmt.Printf("\n%s\n", title)
+	// A variant that cannot load the layer at all (node 18 and a package that
+	// is ES modules only) is reported and left out.
+	var ok []variant
+	for _, v := range vs {
+		if _, err := v.run(); err != nil {
+			msg := strings.TrimSpace(err.Error())
+			if i := strings.Index(msg, "Error"); i >= 0 {
+				msg = msg[i:]
+			}
+			msg, _, _ = strings.Cut(msg, "\n")
+			fmt.Printf("  %-34s fails: %s\n", v.name, msg)
+			continue
+		}
+		ok = append(ok, v)
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	vs = ok
 	res := make([]sample, len(vs))
 	for i := 0; i < runs; i++ {
 		for j, v := range vs {
@@ -316,7 +342,7 @@ func (b *bench) node(name, dir, node22 string, runs int) error {
 	rootNode, _ := b.inRootfs(opt, false, env, "node", "--version")
 	hostNode, _ := exec.Command("node", "--version").Output()
 	vs := []variant{
-		{"node " + strings.TrimSpace(rootNode) + " (root filesystem)", func() (string, error) { return b.inRootfs(opt, false, env, "node", "-e", script) }, fmt.Sprintf("%s unzipped, %s zip", bytesize.Format(size), bytesize.Format(zipSize))},
+		{"node " + strings.TrimSpace(rootNode) + " (root filesystem)", func() (string, error) { return b.inRootfs(opt, false, env, "node", "-e", script) }, ""},
 	}
 	if len(hostNode) > 0 {
 		hn, _ := exec.LookPath("node")
@@ -346,7 +372,7 @@ func (b *bench) node(name, dir, node22 string, runs int) error {
 			variant{"node " + strings.TrimSpace(string(v22)) + " + compile cache in /opt", func() (string, error) { return onHost(cached, cacheEnv, n22, "-e", script) }, "cache " + bytesize.Format(cacheSize)},
 		)
 	}
-	return measure("Node.js, "+name+": require from a read-only /opt (ratios against the first line)", runs, vs)
+	return measure(fmt.Sprintf("Node.js, %s (%s unzipped, %s zip): require from a read-only /opt (ratios against the first line)", name, bytesize.Format(size), bytesize.Format(zipSize)), runs, vs)
 }
 
 // dependencies are the names under "dependencies" of a package.json (a small

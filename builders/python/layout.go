@@ -25,7 +25,6 @@ type placed struct {
 	dir      string   // host folder
 	rel      string   // its path in the layer: "python" or "python/lib/python3.12/site-packages"
 	versions []string // the Python versions that import from it
-	tops     []string // top-level entries to compile; nil = all
 }
 
 // layOut moves the trees into out (the future /opt).
@@ -142,7 +141,6 @@ func layOut(trees []tree, lay, out string) ([]placed, error) {
 	}
 	common := filepath.Join(out, "python")
 	var res []placed
-	var commonTops []string
 	var versions []string
 	for _, t := range trees {
 		versions = append(versions, t.target.Version)
@@ -153,11 +151,6 @@ func layOut(trees []tree, lay, out string) ([]placed, error) {
 		}
 		if err := moveDist(trees[0].dir, common, d); err != nil {
 			return nil, err
-		}
-		for _, top := range d.TopLevel() {
-			if top != "bin" {
-				commonTops = append(commonTops, top)
-			}
 		}
 		for i := 1; i < len(trees); i++ {
 			for _, x := range all[i] {
@@ -170,7 +163,7 @@ func layOut(trees []tree, lay, out string) ([]placed, error) {
 		}
 	}
 	if _, err := os.Stat(common); err == nil {
-		res = append(res, placed{dir: common, rel: "python", versions: versions, tops: dedupe(commonTops)})
+		res = append(res, placed{dir: common, rel: "python", versions: versions})
 	}
 	for _, t := range trees {
 		ents, err := os.ReadDir(t.dir)

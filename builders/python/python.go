@@ -261,7 +261,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 	if len(p.ExcludePackages) > 0 {
 		s = append(s, "leave out "+strings.Join(p.ExcludePackages, ", ")+" and the dependencies only they need")
 	}
-	s = append(s, "normalise: no bytecode, no INSTALLER/REQUESTED/direct_url.json, RECORD lists exactly what ships, bin/ shebangs -> "+Shebang)
+	s = append(s, "normalise: no bytecode from the install, no INSTALLER/REQUESTED/direct_url.json, RECORD lists exactly what ships, bin/ shebangs -> "+Shebang)
 	if p.Prune == "safe" {
 		pr := "prune (safe): tests/ of " + strings.Join(slices.Sorted(maps.Keys(testsAllowlist)), ", ")
 		if p.PruneStubs {

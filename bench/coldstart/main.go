@@ -12,9 +12,11 @@
 // PYTHONPATH / NODE_PATH. The figure is measured inside the process around the
 // imports (CPU: time.process_time / process.cpuUsage; wall: perf_counter /
 // hrtime), so interpreter start-up and the namespace set-up are left out; the
-// page cache is warm (the same files every run), the process is cold. Variants
-// alternate run by run; the median of -runs is printed with the minimum, and
-// ratios against the layer without bytecode of the same run.
+// page cache is warm (the same files every run), the process is cold. Each
+// variant runs once first, uncounted (a variant that cannot load the layer is
+// reported and left out); then the variants alternate run by run, and the median
+// of -runs is printed with the minimum and ratios against the first variant (the
+// layer without bytecode; for Node.js the first node that loads the layer).
 //
 // Python variants: no bytecode (compile = false), layerpack's default
 // (checked-hash .pyc), and for comparison .pyc written by compileall in the root

@@ -49,6 +49,7 @@ example: setup build
 bench: build
 	$(GO) run ./bench/zipbench -layerpack $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./cmd/layerpack
+	$(WITH_TESTENV) nice $(GO) run ./bench/coldstart -layerpack $(BIN)
 
 clean:
 	rm -rf bin dist .layerpack

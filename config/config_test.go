@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,5 +254,45 @@ func TestMaskURLHidesTokensAndPasswords(t *testing.T) {
 	}
 	if strings.Contains(string(b), "TOKEN123") || strings.Contains(string(b), "pw@") {
 		t.Fatalf("cache-key JSON keeps a credential: %s", b)
+	}
+}
+
+// compile defaults to true except with build = "host"; bytecode_budget takes
+// bytes or a size with a unit, and names the key when it cannot.
+func TestPythonBytecodeKeys(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte("six==1.16.0\n"), 0o644)
+	layer := func(extra string) string {
+		return "[layer.a]\ncompatible_runtimes = [\"python3.12\"]\n[layer.a.python]\nrequirements = \"requirements.txt\"\n" + extra
+	}
+	for extra, want := range map[string]string{
+		"":                                   "compile=true budget=209715200",
+		"build = \"host\"\n":                 "compile=false budget=209715200",
+		"build = \"host\"\ncompile = true\n": "compile=true budget=209715200",
+		"compile = false\n":                  "compile=false budget=209715200",
+		"bytecode_budget = \"1.5GiB\"\n":     "compile=true budget=1610612736",
+		"bytecode_budget = \"240 MB\"\n":     "compile=true budget=240000000",
+		"bytecode_budget = 1000\n":           "compile=true budget=1000",
+	} {
+		f, err := Parse("l.toml", dir, []byte(layer(extra)))
+		if err != nil {
+			t.Errorf("%q: %v", extra, err)
+			continue
+		}
+		p := f.Layers[0].Python
+		if got := fmt.Sprintf("compile=%v budget=%d", *p.Compile, p.BytecodeBudget); got != want {
+			t.Errorf("%q: %s, want %s", extra, got, want)
+		}
+	}
+	for extra, want := range map[string]string{
+		"bytecode_budget = \"lots\"\n": `l.toml:5: layer.a.python.bytecode_budget: "lots" is not a size: write bytes as an integer, or a number and a unit (B, kB, MB, GB, KiB, MiB, GiB), such as "200MiB"`,
+		"bytecode_budget = -1\n":       `l.toml:5: layer.a.python.bytecode_budget: must be a positive number of bytes, not -1`,
+		"bytecode_budget = true\n":     `l.toml:5: layer.a.python.bytecode_budget: must be a size (an integer of bytes, or a string such as "200MiB"), not a boolean`,
+		"compile = \"yes\"\n":          `l.toml:5: layer.a.python.compile: must be true or false, not a string`,
+	} {
+		_, err := Parse("l.toml", dir, []byte(layer(extra)))
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: %v\nwant %s", extra, err, want)
+		}
 	}
 }

@@ -9,6 +9,15 @@ func applyDefaults(f *File) {
 			def(&p.Installer, "pip")
 			def(&p.Layout, "site-packages")
 			def(&p.Build, "auto")
+			if p.Compile == nil {
+				// build = "host" promises no container; bytecode from the host's
+				// CPython would depend on this machine's build of it.
+				on := p.Build != "host"
+				p.Compile = &on
+			}
+			if p.BytecodeBudget == 0 {
+				p.BytecodeBudget = DefaultBytecodeBudget
+			}
 		}
 		if n := l.Node; n != nil {
 			def(&n.Layout, "node_modules")
@@ -28,3 +37,9 @@ func def(s *string, v string) {
 		*s = v
 	}
 }
+
+// DefaultBytecodeBudget leaves 50 MiB of Lambda's 250 MiB unzipped limit
+// (262144000 bytes, for the function and all its layers together) to the
+// function's own package and its other layers: bytecode is an optimisation and
+// must not be what makes a deployment fail.
+const DefaultBytecodeBudget = 200 << 20

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/layerpack/layerpack/internal/redact"
 )
@@ -19,10 +21,15 @@ type Python struct {
 	IndexURL        string
 	ExtraIndexURLs  []string
 	FindLinks       []string // folders (relative to the config file) or URLs
-	Compile         bool     // write .pyc with checked-hash invalidation
-	Prune           string   // "" or "safe"
-	PruneStubs      bool     // with prune: also *.pyi
-	Strip           bool     // strip debug symbols from extension modules
+	// Compile writes .pyc files (checked-hash) for each Python version of the
+	// runtimes. Default: true, except with build = "host" (see builders/python).
+	Compile *bool
+	// BytecodeBudget is the most bytes the layer may have unzipped with its
+	// bytecode; above it the layer ships without. Default DefaultBytecodeBudget.
+	BytecodeBudget int64
+	Prune          string // "" or "safe"
+	PruneStubs     bool   // with prune: also *.pyi
+	Strip          bool   // strip debug symbols from extension modules
 
 	AbsRequirements string `json:"-"`
 	AbsProject      string `json:"-"`
@@ -73,7 +80,8 @@ func decodeLanguages(t *table, l *Layer) {
 		pt.str("index_url", &p.IndexURL)
 		pt.strs("extra_index_urls", &p.ExtraIndexURLs)
 		pt.strs("find_links", &p.FindLinks)
-		boolField(pt, "compile", &p.Compile)
+		pt.boolean("compile", &p.Compile)
+		byteSize(pt, "bytecode_budget", &p.BytecodeBudget)
 		pt.str("prune", &p.Prune)
 		boolField(pt, "prune_stubs", &p.PruneStubs)
 		boolField(pt, "strip", &p.Strip)
@@ -270,3 +278,42 @@ func maskURLs(us []string) []string {
 // maskURL hides the user information of a URL (a password, or a token used as the
 // user name: https://TOKEN@host) with the one rule plan output and logs use.
 func maskURL(s string) string { return redact.URLs(s) }
+
+// byteSize reads a size: an integer of bytes, or a string with a unit ("200MiB",
+// "240 MB"; B, kB, MB, GB decimal, KiB, MiB, GiB binary).
+func byteSize(t *table, k string, dst *int64) {
+	v, ok := t.take(k)
+	if !ok {
+		return
+	}
+	switch x := v.(type) {
+	case int64:
+		if x <= 0 {
+			t.w.errorf(t.key(k), "must be a positive number of bytes, not %d", x)
+			return
+		}
+		*dst = x
+	case string:
+		n, err := parseByteSize(x)
+		if err != nil {
+			t.w.errorf(t.key(k), "%v", err)
+			return
+		}
+		*dst = n
+	default:
+		t.w.errorf(t.key(k), "must be a size (an integer of bytes, or a string such as \"200MiB\"), not %s", typeName(v))
+	}
+}
+
+var sizeUnits = map[string]int64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+func parseByteSize(s string) (int64, error) {
+	num := strings.TrimRight(strings.TrimSpace(s), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	unit := strings.ToLower(strings.TrimSpace(strings.TrimSpace(s)[len(num):]))
+	mul, okUnit := sizeUnits[unit]
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !okUnit || err != nil || f <= 0 {
+		return 0, fmt.Errorf("%q is not a size: write bytes as an integer, or a number and a unit (B, kB, MB, GB, KiB, MiB, GiB), such as \"200MiB\"", s)
+	}
+	return int64(f * float64(mul)), nil
+}

@@ -157,6 +157,7 @@ func python(dir string) (Layer, bool) {
 		Key{Name: "layout", Value: q("site-packages"), Comment: `python/lib/pythonX.Y/site-packages (default), or "flat": python/`, Commented: true},
 		Key{Name: "build", Value: q("auto"), Comment: "auto: wheels on the host, sdists in the build container; host | container", Commented: true},
 		Key{Name: "exclude_packages", Value: `["boto3", "botocore"]`, Comment: "already in the Lambda runtime", Commented: true},
+		Key{Name: "compile", Value: "true", Comment: ".pyc for fast cold starts, compiled in the build image (a container); false: none", Commented: true},
 	)
 	return l, true
 }

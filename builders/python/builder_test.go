@@ -56,7 +56,12 @@ func project(t *testing.T, toml, reqs string, sdist bool) *config.File {
 
 const hermetic = "--no-index\n"
 
+// layerToml is a layer config; bytecode is off unless extra sets compile (it is
+// compiled in a build container, which most of these tests do not play).
 func layerToml(runtimes, extra string) string {
+	if !strings.Contains(extra, "compile =") {
+		extra = "compile = false\n" + extra
+	}
 	return "[layer.deps]\ncompatible_runtimes = [" + runtimes + "]\n[layer.deps.python]\nrequirements = \"requirements.txt\"\nfind_links = [\"wheels\"]\n" + extra
 }
 
@@ -332,7 +337,7 @@ func TestBuildPruneAndCompile(t *testing.T) {
 		testneed.Missing(t, "needs python3.11 on the host")
 	}
 	cfg := project(t, layerToml(`"python3.11"`, "prune = \"safe\"\nprune_stubs = true\ncompile = true\n"), hermetic+"purepkg==1.0\n", false)
-	r := runBuild(t, New(), cfg, lambda.X86_64, &engine.Fake{})
+	r := runBuild(t, New(), cfg, lambda.X86_64, &engine.Fake{Exec: true})
 	if r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.log)
 	}
@@ -361,7 +366,7 @@ func TestBuildPruneAndCompile(t *testing.T) {
 	}
 	checkRecords(t, sp)
 	// The same bytes twice.
-	r2 := runBuild(t, New(), cfg, lambda.X86_64, &engine.Fake{})
+	r2 := runBuild(t, New(), cfg, lambda.X86_64, &engine.Fake{Exec: true})
 	if r2.err != nil {
 		t.Fatal(r2.err)
 	}
@@ -587,7 +592,7 @@ func TestUVInstaller(t *testing.T) {
 // local find-links folders as mounts. cert = and client-cert = name host files and
 // are not passed (the engine's PIP_CERT points at the mounted host CA bundle).
 func TestHostPipConfigReachesContainer(t *testing.T) {
-	cfg := project(t, "[layer.deps]\ncompatible_runtimes = [\"python3.12\"]\n[layer.deps.python]\nrequirements = \"requirements.txt\"\nbuild = \"container\"\n", "purepkg==1.0\n", false)
+	cfg := project(t, "[layer.deps]\ncompatible_runtimes = [\"python3.12\"]\n[layer.deps.python]\nrequirements = \"requirements.txt\"\nbuild = \"container\"\ncompile = false\n", "purepkg==1.0\n", false)
 	home := t.TempDir()
 	wheels := filepath.Join(home, ".config", "pip", "wheels")
 	os.MkdirAll(wheels, 0o755)

@@ -20,10 +20,10 @@ const (
 	ctrOut       = "/out"
 )
 
-// ctrPython finds the build image's interpreter for $LP_PYVER: python3.12 or a
-// python3 of that version (the SAM build images have both; a Debian image has
-// python3.11 only).
-const ctrPython = `lp_python() {
+// ctrFindPython sets PY to the build image's interpreter for $LP_PYVER:
+// python3.12 or a python3 of that version (the SAM build images have both; a
+// Debian image has python3.11 only).
+const ctrFindPython = `lp_python() {
   for c in "python$LP_PYVER" python3 "/var/lang/bin/python$LP_PYVER" "/usr/local/bin/python$LP_PYVER"; do
     if command -v "$c" >/dev/null 2>&1 && [ "$("$c" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$LP_PYVER" ]; then
       echo "$c"
@@ -34,7 +34,10 @@ const ctrPython = `lp_python() {
   return 1
 }
 PY=$(lp_python)
-if ! "$PY" -m pip --version >/dev/null 2>&1; then
+`
+
+// ctrPython is ctrFindPython for steps that run pip.
+const ctrPython = ctrFindPython + `if ! "$PY" -m pip --version >/dev/null 2>&1; then
   echo "layerpack: $PY in the build image has no pip" >&2
   exit 1
 fi

@@ -7,13 +7,10 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
 )
 
@@ -28,7 +25,6 @@ type placed struct {
 	dir      string   // host folder
 	rel      string   // its path in the layer: "python" or "python/lib/python3.12/site-packages"
 	versions []string // the Python versions that import from it
-	tops     []string // top-level entries to compile; nil = all
 }
 
 // layOut moves the trees into out (the future /opt).
@@ -145,7 +141,6 @@ func layOut(trees []tree, lay, out string) ([]placed, error) {
 	}
 	common := filepath.Join(out, "python")
 	var res []placed
-	var commonTops []string
 	var versions []string
 	for _, t := range trees {
 		versions = append(versions, t.target.Version)
@@ -156,11 +151,6 @@ func layOut(trees []tree, lay, out string) ([]placed, error) {
 		}
 		if err := moveDist(trees[0].dir, common, d); err != nil {
 			return nil, err
-		}
-		for _, top := range d.TopLevel() {
-			if top != "bin" {
-				commonTops = append(commonTops, top)
-			}
 		}
 		for i := 1; i < len(trees); i++ {
 			for _, x := range all[i] {
@@ -173,7 +163,7 @@ func layOut(trees []tree, lay, out string) ([]placed, error) {
 		}
 	}
 	if _, err := os.Stat(common); err == nil {
-		res = append(res, placed{dir: common, rel: "python", versions: versions, tops: dedupe(commonTops)})
+		res = append(res, placed{dir: common, rel: "python", versions: versions})
 	}
 	for _, t := range trees {
 		ents, err := os.ReadDir(t.dir)
@@ -222,151 +212,6 @@ func moveDist(from, to string, d *Dist) error {
 		return err
 	}
 	removeEmptyDirs(from, dirs)
-	return nil
-}
-
-// compile writes .pyc files with checked-hash invalidation (the source's hash, not
-// its mtime, so they are the same on every machine) using each target version's
-// CPython: the host's pythonX.Y when it has that version, else the build image's,
-// in a container of the host's architecture (bytecode does not depend on the CPU).
-// The pyc records the file's path under /opt, and RECORD lists the new files.
-func (jb *job) compile(ctx context.Context, out string, places []placed) error {
-	for _, pl := range places {
-		for _, v := range pl.versions {
-			targets := []string{pl.dir}
-			if pl.tops != nil {
-				targets = nil
-				for _, top := range pl.tops {
-					targets = append(targets, filepath.Join(pl.dir, top))
-				}
-				if len(targets) == 0 {
-					continue
-				}
-			}
-			prefix := "/opt/" + pl.rel
-			if py := hostPython(v); py != "" {
-				args := append([]string{"-m", "compileall", "-q", "-f", "-j", "1", "--invalidation-mode", "checked-hash", "-s", pl.dir, "-p", prefix}, targets...)
-				env := []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(jb.j.SourceDateEpoch, 10), "PYTHONHASHSEED=0"}
-				if err := jb.runHost(ctx, "compileall (python"+v+")", env, py, args...); err != nil {
-					return err
-				}
-			} else if buildMode(jb.p) == "host" {
-				return fmt.Errorf("compile = true needs python%s on the host with build = \"host\"", v)
-			} else if err := jb.compileInContainer(ctx, v, pl, prefix); err != nil {
-				return err
-			}
-		}
-		if err := addBytecodeToRecords(pl.dir); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// hostPython returns a host interpreter of exactly version v, or "".
-func hostPython(v string) string {
-	for _, name := range []string{"python" + v, "python3"} {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			continue
-		}
-		out, err := exec.Command(p, "-c", `import sys; print("%d.%d" % sys.version_info[:2])`).Output()
-		if err == nil && strings.TrimSpace(string(out)) == v {
-			return p
-		}
-	}
-	return ""
-}
-
-const compileScript = ctrPython + `cp -a /layerpack/tree /out/tree
-"$PY" -m compileall -q -f -j 1 --invalidation-mode checked-hash -s /out/tree -p "$LP_PREFIX" "$@"
-find /out/tree -type f ! -name '*.pyc' -delete
-`
-
-func (jb *job) compileInContainer(ctx context.Context, v string, pl placed, prefix string) error {
-	eng, err := jb.engine()
-	if err != nil {
-		return err
-	}
-	arch := lambda.X86_64
-	if runtime.GOARCH == "arm64" {
-		arch = lambda.ARM64
-	}
-	t := Target{Version: v, Arch: arch, Runtimes: []string{"python" + v}}
-	var args []string
-	if pl.tops == nil {
-		args = []string{"/out/tree"}
-	}
-	for _, top := range pl.tops {
-		args = append(args, "/out/tree/"+top)
-	}
-	env := jb.stepEnv(t, args)
-	env["LP_PREFIX"] = prefix
-	env["PYTHONHASHSEED"] = "0"
-	dest := filepath.Join(jb.j.Work, "compiled-"+v)
-	step := &engine.Step{
-		Name:            fmt.Sprintf("%s: compileall (CPython %s)", jb.j.Layer.Name, v),
-		Arch:            arch,
-		Image:           jb.image(t),
-		Script:          compileScript,
-		Dir:             "/",
-		Env:             env,
-		Mounts:          []engine.Mount{{Source: pl.dir, Target: "/layerpack/tree"}},
-		Output:          ctrOut,
-		Dest:            dest,
-		SourceDateEpoch: jb.j.SourceDateEpoch,
-		NoCache:         jb.j.NoCache,
-	}
-	if err := eng.Run(ctx, step); err != nil {
-		return err
-	}
-	if err := mergeTree(filepath.Join(dest, "tree"), pl.dir); err != nil {
-		return err
-	}
-	return os.RemoveAll(dest)
-}
-
-var pycName = regexp.MustCompile(`^(.+)\.cpython-\d+(?:\.opt-\d)?\.pyc$`)
-
-// addBytecodeToRecords adds the .pyc files next to each distribution's modules to
-// its RECORD.
-func addBytecodeToRecords(root string) error {
-	dists, err := ReadTree(root)
-	if err != nil {
-		return err
-	}
-	for _, d := range dists {
-		have := map[string]bool{}
-		for _, f := range d.Files {
-			have[f.Path] = true
-		}
-		var add []RecordEntry
-		for _, f := range d.Files {
-			if !strings.HasSuffix(f.Path, ".py") {
-				continue
-			}
-			dir, file := path.Split(f.Path)
-			stem := strings.TrimSuffix(file, ".py")
-			ents, _ := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir), "__pycache__"))
-			for _, e := range ents {
-				if m := pycName.FindStringSubmatch(e.Name()); m != nil && m[1] == stem {
-					p := dir + "__pycache__/" + e.Name()
-					if !have[p] {
-						have[p] = true
-						add = append(add, RecordEntry{Path: p})
-					}
-				}
-			}
-		}
-		if len(add) == 0 {
-			continue
-		}
-		sort.Slice(add, func(i, j int) bool { return add[i].Path < add[j].Path })
-		d.Files = append(d.Files, add...)
-		if err := writeRecord(root, d, nil); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

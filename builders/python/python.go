@@ -61,8 +61,10 @@ func (*Builder) Applies(l *config.Layer) bool { return l.Python != nil }
 
 // Engine: always for build = "container", never for "host". With "auto" a
 // container is used only when some requirement has no wheel for the target, which
-// is not known before resolving: maybe. Each Python version of the layer has its
-// own image (the one of its first runtime).
+// is not known before resolving: maybe; but bytecode (compile, on by default) is
+// always compiled in the build image, so then always. Each Python version of the
+// layer has its own image (the one of its first runtime), for the target's
+// architecture and, for bytecode, for this machine's.
 func (*Builder) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds {
 	use := builders.MaybeEngine
 	switch buildMode(l.Python) {
@@ -71,9 +73,18 @@ func (*Builder) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds 
 	case "host":
 		return builders.EngineNeeds{Use: builders.NoEngine}
 	}
+	compile := compileOn(l.Python)
+	if compile {
+		use = builders.UsesEngine
+	}
 	var need []builders.ImageNeed
 	for _, tg := range Targets(t.Runtimes, t.Arch) {
 		need = append(need, builders.ImageNeed{Runtime: tg.Runtimes[0], Arch: t.Arch})
+	}
+	if compile && t.Arch != hostArch() {
+		for _, tg := range Targets(t.Runtimes, t.Arch) {
+			need = append(need, builders.ImageNeed{Runtime: tg.Runtimes[0], Arch: hostArch()})
+		}
 	}
 	return builders.EngineNeeds{Use: use, Images: need}
 }
@@ -115,12 +126,29 @@ func (b *Builder) environ() []string {
 
 // recipe names the builder's own behaviour in the cache key: bump it when a change
 // here changes the trees it produces.
-const recipe = "python-builder/1"
+const recipe = "python-builder/2"
 
 // Inputs are the files and values the trees depend on besides the config section.
 func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, error) {
 	p := l.Python
 	in := []builders.Input{{Name: "recipe", Value: recipe + " " + hashString(pipDriver+containerInstallScript+containerWheelScript)}}
+	if compileOn(p) {
+		in = append(in, builders.Input{Name: "bytecode", Value: pycMode + " " + hashString(pycScript+compileScript)})
+		if buildMode(p) == "host" {
+			// The bytes then depend on this machine's CPython build.
+			for _, tg := range Targets(t.Runtimes, t.Arch) {
+				py := hostPython(tg.Version)
+				if py == "" {
+					return nil, fmt.Errorf("compile = true with build = \"host\" needs python%s on the host (or build = \"auto\", which compiles in the build image)", tg.Version)
+				}
+				v, err := hostPythonBuild(py)
+				if err != nil {
+					return nil, err
+				}
+				in = append(in, builders.Input{Name: "host-python:" + tg.Version, Value: v})
+			}
+		}
+	}
 	src, err := b.loadSource(p)
 	if err != nil {
 		return nil, err
@@ -233,7 +261,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 	if len(p.ExcludePackages) > 0 {
 		s = append(s, "leave out "+strings.Join(p.ExcludePackages, ", ")+" and the dependencies only they need")
 	}
-	s = append(s, "normalise: no bytecode, no INSTALLER/REQUESTED/direct_url.json, RECORD lists exactly what ships, bin/ shebangs -> "+Shebang)
+	s = append(s, "normalise: no bytecode from the install, no INSTALLER/REQUESTED/direct_url.json, RECORD lists exactly what ships, bin/ shebangs -> "+Shebang)
 	if p.Prune == "safe" {
 		pr := "prune (safe): tests/ of " + strings.Join(slices.Sorted(maps.Keys(testsAllowlist)), ", ")
 		if p.PruneStubs {
@@ -245,8 +273,17 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		s = append(s, "strip debug symbols from extension modules (--strip-debug)")
 	}
 	s = append(s, "lay out: "+describeLayout(p, Targets(t.Runtimes, t.Arch)))
-	if p.Compile {
-		s = append(s, "compile .pyc (checked-hash, SOURCE_DATE_EPOCH) with each target's CPython")
+	if compileOn(p) {
+		var vs []string
+		for _, tg := range Targets(t.Runtimes, t.Arch) {
+			vs = append(vs, tg.Version)
+		}
+		where := "the build image of each version (" + hostArch().Platform() + ", the same bytes for every architecture)"
+		if buildMode(p) == "host" {
+			where = "the host's pythonX.Y (the bytes depend on this machine's CPython build)"
+		}
+		s = append(s, fmt.Sprintf("bytecode: %s .pyc of the importable modules for CPython %s, compiled with %s; left out if the layer would exceed bytecode_budget (%s)",
+			pycMode, strings.Join(vs, ", "), where, bytesize.Format(bytecodeBudget(p))))
 	}
 	return s
 }
@@ -374,7 +411,7 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	}
 	idx := b.index(p, src)
 	log := newMaskWriter(j.Log, idx.Secrets())
-	jb := &job{b: b, j: j, p: p, src: src, idx: idx, log: log}
+	jb := &job{b: b, j: j, p: p, src: src, idx: idx, log: log, data: map[string]bool{}}
 	var trees []tree
 	for _, t := range targets {
 		dir := filepath.Join(j.Work, "py"+t.Version)
@@ -391,7 +428,7 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	if err != nil {
 		return err
 	}
-	if p.Compile {
+	if compileOn(p) {
 		if err := jb.compile(ctx, out, placed); err != nil {
 			return fmt.Errorf("compile: %w", err)
 		}
@@ -407,6 +444,9 @@ type job struct {
 	src *source
 	idx Index
 	log *maskWriter
+	// data are the tree-relative paths of files installed from a wheel's .data
+	// folders (never compiled), over every target.
+	data map[string]bool
 
 	unpinnedWarned bool
 	editableWarned bool
@@ -423,6 +463,9 @@ func (jb *job) logf(format string, a ...any) {
 // postProcess makes a target's tree deterministic and applies exclude_packages,
 // prune and strip.
 func (jb *job) postProcess(ctx context.Context, t Target, dir string) error {
+	if err := dataFiles(dir, jb.data); err != nil {
+		return err
+	}
 	if err := NormalizeTree(dir); err != nil {
 		return fmt.Errorf("normalising the installed tree: %w", err)
 	}

@@ -65,6 +65,11 @@ type EngineNeeds struct {
 	// image of this machine's architecture, whatever the target). Empty means
 	// the layer's first runtime for the target's architecture.
 	Images []ImageNeed
+	// Why says, for UsesEngine, what makes the steps run when the layer could
+	// otherwise be built without a daemon, and how to avoid it ("bytecode is
+	// compiled in the build image: compile = false builds without one"), for
+	// the error when no daemon is found. Optional.
+	Why string
 }
 
 // ImageNeed names a build image by what decides it.

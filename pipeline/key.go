@@ -53,6 +53,9 @@ func Key(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) (strin
 		if it.NeedsEngine() {
 			digest, err := o.Engine.ImageDigest(ctx, im.Ref, im.Arch)
 			if err != nil {
+				if it.EngineWhy != "" {
+					return "", fmt.Errorf("resolving build image %s (%s): %w", im.Ref, it.EngineWhy, err)
+				}
 				return "", fmt.Errorf("resolving build image %s: %w", im.Ref, err)
 			}
 			lines = append(lines, "image-digest "+digest)

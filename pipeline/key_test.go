@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +70,35 @@ build = "container"
 	}
 	if key("sha256:ddd", "sha256:bbb") == base {
 		t.Error("the first Python version's image digest changed and the key did not")
+	}
+}
+
+// noDaemon is an engine whose every image lookup fails as with no daemon.
+type noDaemon struct{ engine.Fake }
+
+func (noDaemon) ImageDigest(context.Context, string, lambda.Arch) (string, error) {
+	return "", errors.New("no BuildKit daemon for x86_64 steps")
+}
+
+// A layer of wheels needs a daemon only for its bytecode: the error says so, and
+// names the key that builds it without one.
+func TestKeyNoDaemonSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte("six==1.16.0\n"), 0o644)
+	toml := "[layer.p]\ncompatible_runtimes = [\"python3.12\"]\narchitectures = [\"x86_64\"]\n[layer.p.python]\nrequirements = \"requirements.txt\"\n"
+	os.WriteFile(filepath.Join(dir, "layerpack.toml"), []byte(toml), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "layerpack.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := plan.Make(cfg, nil, nil, []builders.Builder{python.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := cache.Open(t.TempDir())
+	o := &Options{Config: cfg, Engine: &noDaemon{}, Epoch: time.Unix(315532800, 0), Cache: c}
+	_, err = Key(context.Background(), o, c.NewHasher(), &items[0])
+	if err == nil || !strings.Contains(err.Error(), "layer.p.python: bytecode") || !strings.Contains(err.Error(), "compile = false") {
+		t.Fatalf("Key: %v, want an error naming the bytecode and compile = false", err)
 	}
 }

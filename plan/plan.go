@@ -22,6 +22,8 @@ type Item struct {
 	// Engine is the most any builder of the item needs containers (never, maybe,
 	// always).
 	Engine builders.EngineUse
+	// EngineWhy is the builders' EngineNeeds.Why, for messages.
+	EngineWhy string
 	// Images are every build image the builders may run steps in, chosen here
 	// once (see ChooseImage): plan shows them, the cache key hashes them, builders
 	// run in them. Empty for a layer that never needs a container.
@@ -70,6 +72,9 @@ func chooseImages(cfg *config.File, it *Item) error {
 			continue
 		}
 		it.Engine = max(it.Engine, n.Use)
+		if n.Use == builders.UsesEngine && n.Why != "" && it.EngineWhy == "" {
+			it.EngineWhy = n.Why
+		}
 		needs := n.Images
 		if len(needs) == 0 {
 			rt := ""

@@ -74,7 +74,11 @@ func (*Builder) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds 
 		return builders.EngineNeeds{Use: builders.NoEngine}
 	}
 	compile := compileOn(l.Python)
+	why := ""
 	if compile {
+		if use != builders.UsesEngine {
+			why = fmt.Sprintf("layer.%s.python: bytecode (compile, on by default) is compiled by the runtime's CPython in its build image; compile = false builds a layer of wheels without a daemon", l.Name)
+		}
 		use = builders.UsesEngine
 	}
 	var need []builders.ImageNeed
@@ -86,7 +90,7 @@ func (*Builder) Engine(l *config.Layer, t builders.Target) builders.EngineNeeds 
 			need = append(need, builders.ImageNeed{Runtime: tg.Runtimes[0], Arch: hostArch()})
 		}
 	}
-	return builders.EngineNeeds{Use: use, Images: need}
+	return builders.EngineNeeds{Use: use, Images: need, Why: why}
 }
 
 func buildMode(p *config.Python) string {

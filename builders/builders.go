@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/crosscc"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
 )
@@ -114,6 +115,8 @@ type Job struct {
 	// CacheDir is layerpack's cache folder, for builders that keep their own
 	// download caches (a Maven repository, for example).
 	CacheDir string
+	// Cross fetches the toolchain of RunCompile's fast path (nil: none).
+	Cross *crosscc.Provider
 }
 
 // Step is a container step of this job: s with its name, the architecture and

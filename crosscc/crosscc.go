@@ -131,6 +131,8 @@ func Env(arch lambda.Arch, glibc lambda.GlibcVersion) map[string]string {
 		"LINK": cxx, "CC_target": cc, "CXX_target": cxx, "LINK_target": cxx,
 		// setuptools and distutils take the shared-object link from LDSHARED.
 		"LDSHARED": cc + " -shared", "LDCXXSHARED": cxx + " -shared",
+		// mkmf (Ruby C extensions) takes its compiler from RbConfig, not $CC.
+		"RUBYOPT":              "-r" + Mount + "/ruby/mkmf-cross.rb",
 		"ZIG_GLOBAL_CACHE_DIR": cacheTarget,
 		"ZIG_LOCAL_CACHE_DIR":  cacheTarget + "/local",
 	}
@@ -201,7 +203,11 @@ func fetch(ctx context.Context, cacheDir string, host lambda.Arch, python string
 		return nil, fmt.Errorf("no zig for a %s build daemon", host)
 	}
 	dir := Dir(cacheDir, host)
-	if _, err := os.Stat(filepath.Join(dir, "bin", "cc")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "zig", "zig")); err == nil {
+		// The wrappers of this layerpack, whatever an earlier one wrote.
+		if err := writeWrappers(dir); err != nil {
+			return nil, err
+		}
 		return &Toolchain{Dir: dir, Host: host}, nil
 	}
 	parent := filepath.Dir(dir)
@@ -224,7 +230,7 @@ func fetch(ctx context.Context, cacheDir string, host lambda.Arch, python string
 		What: "pip download ziglang==" + Version,
 		Path: python,
 		Args: []string{"-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform", w.platform,
-			"--python-version", "3", "--implementation", "py", "--disable-pip-version-check", "-q",
+			"--disable-pip-version-check", "-q",
 			"-d", dl, "ziglang==" + Version},
 		Env: os.Environ(),
 	}); err != nil {
@@ -245,7 +251,7 @@ func fetch(ctx context.Context, cacheDir string, host lambda.Arch, python string
 		return nil, err
 	}
 	if err := os.Rename(unpacked, dir); err != nil {
-		if _, serr := os.Stat(filepath.Join(dir, "bin", "cc")); serr == nil {
+		if _, serr := os.Stat(filepath.Join(dir, "zig", "zig")); serr == nil {
 			return &Toolchain{Dir: dir, Host: host}, nil // another run finished first
 		}
 		return nil, err
@@ -351,17 +357,22 @@ func wrapperNames() []string {
 	return n
 }
 
+// writeWrappers writes the files that differ, each atomically: another run may
+// be mounting the folder.
 func writeWrappers(dst string) error {
 	for _, name := range wrapperNames() {
 		p := filepath.Join(dst, filepath.FromSlash(name))
+		if b, err := os.ReadFile(p); err == nil && string(b) == wrappers[name] {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
 		mode := os.FileMode(0o755)
-		if strings.HasSuffix(name, ".cmake") {
+		if !strings.HasPrefix(name, "bin/") {
 			mode = 0o644
 		}
-		if err := os.WriteFile(p, []byte(wrappers[name]), mode); err != nil {
+		if err := atomicfile.WriteFile(p, []byte(wrappers[name]), mode); err != nil {
 			return err
 		}
 	}

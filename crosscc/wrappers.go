@@ -28,10 +28,11 @@ func toolWrapper(tool string) string {
 // CMake treat the build as a cross build and refuse try_run, which runs fine in
 // the target's container.
 var wrappers = map[string]string{
-	"bin/cc":     compileWrapper("cc"),
-	"bin/c++":    compileWrapper("c++"),
-	"bin/ar":     toolWrapper("ar"),
-	"bin/ranlib": toolWrapper("ranlib"),
+	"bin/cc":             compileWrapper("cc"),
+	"bin/c++":            compileWrapper("c++"),
+	"bin/ar":             toolWrapper("ar"),
+	"bin/ranlib":         toolWrapper("ranlib"),
+	"ruby/mkmf-cross.rb": mkmfCross,
 	"toolchain.cmake": `# layerpack: zig cc for the runtime's CPU and glibc.
 set(CMAKE_C_COMPILER ` + Mount + `/bin/cc)
 set(CMAKE_CXX_COMPILER ` + Mount + `/bin/c++)
@@ -39,3 +40,23 @@ set(CMAKE_AR ` + Mount + `/bin/ar CACHE FILEPATH "")
 set(CMAKE_RANLIB ` + Mount + `/bin/ranlib CACHE FILEPATH "")
 `,
 }
+
+// mkmfCross is loaded through RUBYOPT. mkmf does not read $CC: the rbconfig.rb of
+// Debian's and Amazon Linux's Ruby fixes CC, CXX and LDSHARED at Ruby's own build,
+// and extconf.rb writes them into the Makefile. Replacing them in RbConfig before
+// extconf.rb runs makes the Makefile, and mkmf's own checks, use the wrappers.
+const mkmfCross = `# layerpack (cross_compile): C extensions compile with zig cc.
+require "rbconfig"
+cc, cxx = ENV["CC"], ENV["CXX"]
+if cc && cc.start_with?("` + Mount + `/")
+  [RbConfig::CONFIG, RbConfig::MAKEFILE_CONFIG].each do |c|
+    c["CC"] = cc
+    c["CPP"] = "#{cc} -E"
+    c["LDSHARED"] = "#{cc} -shared"
+    if cxx
+      c["CXX"] = cxx
+      c["LDSHAREDXX"] = "#{cxx} -shared"
+    end
+  end
+end
+`

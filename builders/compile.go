@@ -69,7 +69,11 @@ func (j *Job) RunCompile(ctx context.Context, eng engine.Engine, s *engine.Step)
 		return eng.Run(ctx, s)
 	}
 	err = eng.Run(ctx, fast)
-	if err == nil || mode == "cross" || ctx.Err() != nil {
+	if err == nil {
+		j.logf("%s: %s", s.Name, FastPathDone(s.Arch, j.Target.Runtimes))
+		return nil
+	}
+	if mode == "cross" || ctx.Err() != nil {
 		return err
 	}
 	j.logf("%s: the step failed with %s; building again with the image's own compiler%s (set cross_compile = \"emulate\" to skip the first try, or \"cross\" to see only its error):\n  %v",
@@ -83,6 +87,11 @@ func (j *Job) RunCompile(ctx context.Context, eng engine.Engine, s *engine.Step)
 		}
 	}
 	return eng.Run(ctx, s)
+}
+
+// FastPathDone is the log line of a step that ran with zig as its compiler.
+func FastPathDone(arch lambda.Arch, rts []lambda.Runtime) string {
+	return "compilers were " + crosscc.Describe(arch, crosscc.Ceiling(rts)) + " (cross_compile)"
 }
 
 // crossStep is s with the toolchain for the daemon's CPU.

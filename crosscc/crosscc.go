@@ -391,7 +391,7 @@ export ZIG_GLOBAL_CACHE_DIR=/layerpack/out/zig ZIG_LOCAL_CACHE_DIR=/tmp/zig-loca
 cd /tmp
 printf 'int main(void) { return 0; }\n' > prime.c
 printf '#include <string>\nint main() { std::string s("x"); return (int)s.size() - 1; }\n' > prime.cc
-for o in -O2 -O0; do
+for o in -O2; do
   ` + Mount + `/bin/cc $o -o prime prime.c
   ` + Mount + `/bin/cc $o -shared -fPIC -o prime.so prime.c
   ` + Mount + `/bin/c++ $o -o primexx prime.cc
@@ -410,10 +410,12 @@ fi
 const primedMount = "/layerpack/zig-primed"
 
 // Prime returns a host folder holding zig's cache for arch and glibc, built once
-// by a step in image on eng and kept beside the toolchain.
+// by a step in image on eng and kept beside the toolchain folder.
 func (t *Toolchain) Prime(ctx context.Context, eng engine.Engine, arch lambda.Arch, glibc lambda.GlibcVersion, image string, epoch int64) (string, error) {
 	target := Target(arch, glibc)
-	dir := filepath.Join(t.Dir, "primed", target)
+	// Beside the toolchain, not in it: the toolchain folder is mounted into
+	// steps, and must not change while one syncs it.
+	dir := filepath.Join(t.Dir+".primed", target)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, err := os.Stat(filepath.Join(dir, ".done")); err == nil {

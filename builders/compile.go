@@ -113,15 +113,7 @@ func (j *Job) crossStep(ctx context.Context, eng engine.Engine, s *engine.Step) 
 	if err != nil {
 		return nil, err
 	}
-	glibc := crosscc.Ceiling(j.Target.Runtimes)
-	c := tc.Apply(s, s.Arch, glibc)
-	// Without the primed cache the step still works, only slower.
-	if primed, err := tc.Prime(ctx, eng, s.Arch, glibc, s.Image, j.SourceDateEpoch); err == nil {
-		crosscc.WithPrimed(c, primed)
-	} else if ctx.Err() == nil {
-		j.logf("%s: %v (zig builds them in the step instead)", s.Name, err)
-	}
-	return c, nil
+	return tc.Apply(s, s.Arch, crosscc.Ceiling(j.Target.Runtimes)), nil
 }
 
 func (j *Job) logf(format string, a ...any) {

@@ -61,8 +61,6 @@ const (
 type Toolchain struct {
 	Dir  string      // host folder: zig/ (the wheel's ziglang) and bin/ (wrappers)
 	Host lambda.Arch // the CPU zig runs on
-
-	mu sync.Mutex // one Prime at a time
 }
 
 // Key is what the output of a compile depends on: the zig release and the
@@ -381,84 +379,3 @@ func writeWrappers(dst string) error {
 	return nil
 }
 
-// primeScript builds, in a build container of the target, what zig builds once
-// per target and optimisation mode (glibc stubs, compiler-rt, libc++) into the
-// exported cache folder. Compile steps start from a copy of it: a step run with
-// --no-cache gets a fresh cache mount, and would otherwise rebuild libc++ (minutes)
-// every time.
-const primeScript = `set -e
-export ZIG_GLOBAL_CACHE_DIR=/layerpack/out/zig ZIG_LOCAL_CACHE_DIR=/tmp/zig-local
-cd /tmp
-printf 'int main(void) { return 0; }\n' > prime.c
-printf '#include <string>\nint main() { std::string s("x"); return (int)s.size() - 1; }\n' > prime.cc
-for o in -O2; do
-  ` + Mount + `/bin/cc $o -o prime prime.c
-  ` + Mount + `/bin/cc $o -shared -fPIC -o prime.so prime.c
-  ` + Mount + `/bin/c++ $o -o primexx prime.cc
-  ` + Mount + `/bin/c++ $o -shared -fPIC -o primexx.so prime.cc
-done
-rm -rf /layerpack/out/zig/tmp
-`
-
-// seedScript copies the primed cache into zig's cache mount before the step's
-// own script, once per mount.
-const seedScript = `if [ -d ` + primedMount + ` ] && [ ! -e "$ZIG_GLOBAL_CACHE_DIR/.layerpack-primed" ]; then
-  mkdir -p "$ZIG_GLOBAL_CACHE_DIR" && cp -R ` + primedMount + `/. "$ZIG_GLOBAL_CACHE_DIR/" && : > "$ZIG_GLOBAL_CACHE_DIR/.layerpack-primed"
-fi
-`
-
-const primedMount = "/layerpack/zig-primed"
-
-// Prime returns a host folder holding zig's cache for arch and glibc, built once
-// by a step in image on eng and kept beside the toolchain folder.
-func (t *Toolchain) Prime(ctx context.Context, eng engine.Engine, arch lambda.Arch, glibc lambda.GlibcVersion, image string, epoch int64) (string, error) {
-	target := Target(arch, glibc)
-	// Beside the toolchain, not in it: the toolchain folder is mounted into
-	// steps, and must not change while one syncs it.
-	dir := filepath.Join(t.Dir+".primed", target)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, err := os.Stat(filepath.Join(dir, ".done")); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := atomicfile.MkdirTemp(filepath.Dir(dir), "."+target)
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	env := Env(arch, glibc)
-	delete(env, "ZIG_GLOBAL_CACHE_DIR")
-	delete(env, "ZIG_LOCAL_CACHE_DIR")
-	s := &engine.Step{
-		Name:            fmt.Sprintf("zig %s: glibc stubs, compiler-rt and libc++ for %s (once)", Version, target),
-		Arch:            arch,
-		Image:           image,
-		Script:          primeScript,
-		Dir:             "/",
-		Env:             env,
-		Mounts:          []engine.Mount{{Source: t.Dir, Target: Mount}},
-		Output:          "/layerpack/out",
-		Dest:            tmp,
-		SourceDateEpoch: epoch,
-	}
-	if err := eng.Run(ctx, s); err != nil {
-		return "", fmt.Errorf("priming zig's cache for %s: %w", target, err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "zig", ".done"), nil, 0o644); err != nil {
-		return "", err
-	}
-	os.RemoveAll(dir) // an unfinished earlier one
-	if err := os.Rename(filepath.Join(tmp, "zig"), dir); err != nil {
-		return "", err
-	}
-	return dir, nil
-}
-
-// WithPrimed adds the primed cache folder to a step made by Apply.
-func WithPrimed(s *engine.Step, primed string) {
-	s.Mounts = append(s.Mounts, engine.Mount{Source: primed, Target: primedMount})
-	s.Script = seedScript + s.Script
-}

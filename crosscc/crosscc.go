@@ -378,4 +378,3 @@ func writeWrappers(dst string) error {
 	}
 	return nil
 }
-

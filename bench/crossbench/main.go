@@ -13,7 +13,7 @@
 // figures are the compile and the step around it, not the first sync of the image
 // or zig's one-time build of its libc stubs.
 //
-//	go run ./bench/crossbench -layerpack bin/layerpack [-runs 1] [-opt -O2]
+//	go run ./bench/crossbench -layerpack bin/layerpack [-runs 1] [-opt -O1]
 //
 // It needs the test environment (scripts/testenv.sh setup; eval "$(scripts/testenv.sh env)")
 // and npm on the host to fetch the package.
@@ -35,7 +35,7 @@ const sqlitePackage = "better-sqlite3@11.10.0"
 func main() {
 	lp := flag.String("layerpack", "bin/layerpack", "layerpack binary")
 	runs := flag.Int("runs", 1, "runs per variant (the median is reported)")
-	opt := flag.String("opt", "-O2", "optimisation flag of the compile")
+	opt := flag.String("opt", "-O1", "optimisation flag of the compile (-O2 takes about twice as long)")
 	keep := flag.Bool("keep", false, "keep the work folder")
 	flag.Parse()
 	if err := run(*lp, *runs, *opt, *keep); err != nil {

@@ -10,8 +10,9 @@
 //
 // and prints each as a ratio to the baseline. Goal: arm64 fast path within 1.5x of
 // x86_64. Every build runs with --no-cache and a warm-up build first, so the
-// figures are the compile and the step around it, not the first sync of the image
-// or zig's one-time build of its libc stubs.
+// figures are the compile and the step around it, not the first sync of the image.
+// zig's glibc stubs and compiler-rt (seconds) are in its figures: a --no-cache step
+// gets a fresh zig cache.
 //
 //	go run ./bench/crossbench -layerpack bin/layerpack [-runs 1] [-opt -O1]
 //
@@ -37,8 +38,9 @@ func main() {
 	runs := flag.Int("runs", 1, "runs per variant (the median is reported)")
 	opt := flag.String("opt", "-O1", "optimisation flag of the compile (-O2 takes about twice as long)")
 	keep := flag.Bool("keep", false, "keep the work folder")
+	warm := flag.Bool("warm", true, "build once first, to sync the images")
 	flag.Parse()
-	if err := run(*lp, *runs, *opt, *keep); err != nil {
+	if err := run(*lp, *runs, *opt, *keep, *warm); err != nil {
 		fmt.Fprintln(os.Stderr, "crossbench:", err)
 		os.Exit(1)
 	}
@@ -55,7 +57,7 @@ var variants = []variant{
 	{"arm64 gcc under QEMU", "arm64", "emulate"},
 }
 
-func run(lp string, runs int, opt string, keep bool) error {
+func run(lp string, runs int, opt string, keep, warm bool) error {
 	for _, v := range []string{"LAYERPACK_TEST_BUILDKIT", "LAYERPACK_TEST_ROOTFS_X86_64", "LAYERPACK_TEST_ROOTFS_ARM64"} {
 		if os.Getenv(v) == "" {
 			// make bench runs elsewhere too; this one needs a daemon and images.
@@ -101,7 +103,7 @@ architectures = [%q]
 cross_compile = %q
 [layer.v%d.native]
 context = "sqlite"
-script = "mkdir -p /opt/lib && $CC %s -fPIC -shared -DLAYERPACK_BENCH_VARIANT=%d -DSQLITE_THREADSAFE=1 -o /opt/lib/libsqlite3.so sqlite3.c"
+script = "mkdir -p /opt/lib && ${CC:-cc} %s -fPIC -shared -DLAYERPACK_BENCH_VARIANT=%d -DSQLITE_THREADSAFE=1 -o /opt/lib/libsqlite3.so sqlite3.c"
 bundle_libs = false
 `, i, v.arch, v.mode, i, opt, i)
 	}
@@ -122,11 +124,14 @@ bundle_libs = false
 		}
 		return time.Since(start), nil
 	}
-	// Warm-up: each architecture's image synced, zig's libc stubs built once.
-	fmt.Println("warm-up builds (image sync, zig's one-time libc stubs)...")
-	for _, l := range []string{"v1", "v2"} {
-		if _, err := build(l); err != nil {
-			return err
+	// Warm-up: each architecture's image synced once (zig's glibc stubs and
+	// compiler-rt are rebuilt by every --no-cache step: fresh cache mounts).
+	if warm {
+		fmt.Println("warm-up builds (image sync)...")
+		for _, l := range []string{"v1", "v2"} {
+			if _, err := build(l); err != nil {
+				return err
+			}
 		}
 	}
 	times := make([]time.Duration, len(variants))

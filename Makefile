@@ -48,6 +48,7 @@ example: setup build
 # bench: figures, as ratios against baselines measured in the same run.
 bench: build
 	$(GO) run ./bench/zipbench -layerpack $(BIN)
+	$(GO) run ./bench/crossbench -layerpack $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./cmd/layerpack
 	$(WITH_TESTENV) nice $(GO) run ./bench/coldstart -layerpack $(BIN)
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/crosscc"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
 )
@@ -134,6 +135,8 @@ type Job struct {
 	// CacheDir is layerpack's cache folder, for builders that keep their own
 	// download caches (a Maven repository, for example).
 	CacheDir string
+	// Cross fetches the toolchain of RunCompile's fast path (nil: none).
+	Cross *crosscc.Provider
 }
 
 // Walked is a path and its lstat data (Job.Walked).

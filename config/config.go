@@ -67,8 +67,14 @@ type Layer struct {
 	// AllowSecrets are doublestar globs of paths that look like credentials but are
 	// meant to ship (a test fixture key, say); optional. Left out of the cache key's
 	// JSON when empty, so adding the key did not change every layer's key.
-	AllowSecrets []string      `json:",omitempty"`
-	Image        string        // optional build image for this layer
+	AllowSecrets []string `json:",omitempty"`
+	Image        string   // optional build image for this layer
+	// CrossCompile is how compile steps run: "auto" (default: zig cc for the
+	// runtime's CPU and glibc, the image's own compiler when that fails), "cross"
+	// (zig only) or "emulate" (the image's compiler, under QEMU for a foreign
+	// CPU). Keyed by the compiling builders' inputs, not here: a layer that
+	// compiles nothing keeps its key.
+	CrossCompile string        `json:"-"`
 	Files        []Files       // optional
 	Native       *Native       // optional [layer.NAME.native]
 	Python       *Python       // optional [layer.NAME.python]
@@ -209,3 +215,6 @@ func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Key == e.Key && t.Msg == e.Msg
 }
+
+// CrossCompileModes are the values of [layer.NAME] cross_compile.
+var CrossCompileModes = []string{"auto", "cross", "emulate"}

@@ -107,6 +107,9 @@ func TestDefaults(t *testing.T) {
 	if got := f.ArchList(f.Layers[0]); len(got) != 2 || got[0] != "x86_64" || got[1] != "arm64" {
 		t.Errorf("default architectures = %v", got)
 	}
+	if got := f.Layers[0].CrossCompile; got != "auto" {
+		t.Errorf("default cross_compile = %q", got)
+	}
 	if f.Defaults.Compression != 6 || f.Defaults.OutDir != "dist" || !strings.HasSuffix(f.OutDir(), "dist") {
 		t.Errorf("defaults = %+v", f.Defaults)
 	}
@@ -124,7 +127,7 @@ func TestErrors(t *testing.T) {
 		{"unknown top key", "colour = 1\n[layer.a]\n" + ok,
 			[]string{`l.toml:1: colour: unknown key (known keys: defaults, images, buildkit, layer, publish)`}},
 		{"unknown layer key", "[layer.a]\nruntime = \"x\"\n" + ok,
-			[]string{`l.toml:2: layer.a.runtime: unknown key (known keys: description, license_info, compatible_runtimes, architectures, include, exclude, allow_secrets, image, files, native, python, node, ruby, java, publish)`}},
+			[]string{`l.toml:2: layer.a.runtime: unknown key (known keys: description, license_info, compatible_runtimes, architectures, include, exclude, allow_secrets, image, cross_compile, files, native, python, node, ruby, java, publish)`}},
 		{"wrong type", "[layer.a]\ndescription = 5\n" + ok,
 			[]string{`l.toml:2: layer.a.description: must be a string, not an integer`}},
 		{"wrong element type", "[layer.a]\ncompatible_runtimes = [\"python3.12\", 3]\n[[layer.a.files]]\nsrc = \"scripts\"\n",
@@ -166,6 +169,8 @@ func TestErrors(t *testing.T) {
 				`l.toml:4: layer.a.native.context: "scripts/hello" is not a folder`,
 				`l.toml:5: layer.a.native.flags: unknown key (known keys: context, packages, script, env, bundle_libs, strip)`,
 			}},
+		{"cross_compile", "[layer.a]\ncross_compile = \"qemu\"\n" + ok,
+			[]string{`l.toml:2: layer.a.cross_compile: "qemu" is not one of auto, cross, emulate`}},
 		{"java build", "[layer.a]\ncompatible_runtimes = [\"java21\"]\n[layer.a.java]\nartifacts = [\"a:b:1\"]\nbuild = \"docker\"\n",
 			[]string{`l.toml:5: layer.a.java.build: "docker" is not one of auto, host, container`}},
 		{"java gradle in a container", "[layer.a]\ncompatible_runtimes = [\"java21\"]\n[layer.a.java]\ngradle = \"scripts/hello\"\nbuild = \"container\"\n",

@@ -38,7 +38,7 @@ func decodeFile(w *walker, root *table, f *File) {
 }
 
 var layerKeys = []string{"description", "license_info", "compatible_runtimes", "architectures",
-	"include", "exclude", "allow_secrets", "image", "files", "native", "python", "node", "ruby", "java", "publish"}
+	"include", "exclude", "allow_secrets", "image", "cross_compile", "files", "native", "python", "node", "ruby", "java", "publish"}
 
 func decodeLayer(w *walker, t *table, name string) *Layer {
 	l := &Layer{Name: name}
@@ -53,6 +53,7 @@ func decodeLayer(w *walker, t *table, name string) *Layer {
 	t.strs("exclude", &l.Exclude)
 	t.strs("allow_secrets", &l.AllowSecrets)
 	t.str("image", &l.Image)
+	t.str("cross_compile", &l.CrossCompile)
 	for _, ft := range t.tables("files") {
 		var fc Files
 		ft.str("src", &fc.Src)

@@ -5,6 +5,7 @@ package config
 // `layerpack plan --json` shows the config as it will be built.
 func applyDefaults(f *File) {
 	for _, l := range f.Layers {
+		def(&l.CrossCompile, "auto")
 		if p := l.Python; p != nil {
 			def(&p.Installer, "pip")
 			def(&p.Layout, "site-packages")

@@ -98,6 +98,7 @@ func validateLayer(w *walker, f *File, l *Layer) {
 			w.errorf(fmt.Sprintf("%s.allow_secrets[%d]", key, i), "bad glob pattern %q (a path inside the layer, like \".env\" or \"certs/*.pem\")", p)
 		}
 	}
+	oneOf(w, key+".cross_compile", l.CrossCompile, CrossCompileModes...)
 	for i := range l.Files {
 		validateFiles(w, f, fmt.Sprintf("%s.files[%d]", key, i), &l.Files[i])
 	}

@@ -492,3 +492,25 @@ func shortHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:6])
 }
+
+// NativeArch is the CPU of the daemon that runs arch's steps: its first
+// platform, or this machine's for a local daemon that lists none.
+func (b *BuildKit) NativeArch(ctx context.Context, arch lambda.Arch) (lambda.Arch, error) {
+	c, err := b.connect(ctx, arch)
+	if err != nil {
+		return "", err
+	}
+	native := ""
+	if len(c.platforms) > 0 {
+		native = c.platforms[0].Architecture
+	} else if c.t.local() {
+		native = nativeArch()
+	}
+	switch native {
+	case "amd64":
+		return lambda.X86_64, nil
+	case "arm64":
+		return lambda.ARM64, nil
+	}
+	return "", fmt.Errorf("BuildKit at %s: unknown native platform %q", c.t, native)
+}

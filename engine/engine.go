@@ -71,3 +71,9 @@ type Secret struct {
 	Target string // container path
 	Env    string // optional: also expose the content as this environment variable
 }
+
+// NativeArcher is an Engine that can say which CPU runs the containers of arch:
+// a program of that CPU runs in them without emulation.
+type NativeArcher interface {
+	NativeArch(ctx context.Context, arch lambda.Arch) (lambda.Arch, error)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/crosscc"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/pipeline"
@@ -89,6 +90,7 @@ func Build(t testing.TB, dir string, b builders.Builder, arches []lambda.Arch, e
 	results, err := pipeline.Run(ctx, pipeline.Options{
 		Config: cfg, Items: items, OutDir: o.OutDir, Cache: cch, Engine: eng,
 		Epoch: time.Unix(315532800, 0), NoCache: true, Log: log,
+		Cross: &crosscc.Provider{CacheDir: ZigDir(t), Log: log},
 	})
 	out := map[lambda.Arch]*pipeline.Result{}
 	for _, r := range results {
@@ -99,6 +101,15 @@ func Build(t testing.TB, dir string, b builders.Builder, arches []lambda.Arch, e
 		out[a] = r
 	}
 	return out, log.String(), err
+}
+
+// ZigDir is the folder of the zig that compile steps use: the test
+// environment's (LAYERPACK_TEST_ZIG_DIR, kept between runs), else one per test.
+func ZigDir(t testing.TB) string {
+	if d := os.Getenv("LAYERPACK_TEST_ZIG_DIR"); d != "" {
+		return d
+	}
+	return t.TempDir()
 }
 
 // SyncWriter collects what several goroutines write (builds of both architectures

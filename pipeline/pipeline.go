@@ -12,6 +12,7 @@ import (
 
 	"github.com/layerpack/layerpack/cache"
 	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/crosscc"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/internal/atomicfile"
 	"github.com/layerpack/layerpack/manifest"
@@ -33,6 +34,8 @@ type Options struct {
 	Events  Events        // progress; nil is quiet
 	Log     io.Writer     // builders' own output (host steps) and warnings
 	NoSBOM  bool          // do not write <layer>-<arch>.cdx.json beside each zip
+	// Cross fetches the zig of cross_compile's fast path; nil: one in Cache.Dir.
+	Cross *crosscc.Provider
 }
 
 // Result is one zip built (or found in the cache).
@@ -81,6 +84,9 @@ func Run(ctx context.Context, o Options) ([]*Result, error) {
 		return nil, err
 	}
 	sweep(&o)
+	if o.Cross == nil {
+		o.Cross = &crosscc.Provider{CacheDir: o.Cache.Dir, Log: o.Log}
+	}
 	hasher := o.Cache.NewHasher()
 	results := make([]*Result, len(o.Items))
 	sem := make(chan struct{}, o.Jobs)

@@ -171,6 +171,7 @@ func (x *item) fillStage(ctx context.Context) error {
 			Work: filepath.Join(work, b.Name()), Engine: o.Engine,
 			Images: it.Images, Image: it.Image, StepArch: it.StepArch,
 			SourceDateEpoch: o.Epoch.Unix(), NoCache: o.NoCache, Log: o.Log, CacheDir: o.Cache.Dir,
+			Cross: o.Cross,
 		}
 		if err := os.Mkdir(j.Work, 0o755); err != nil {
 			return err

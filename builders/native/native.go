@@ -30,11 +30,12 @@ func (*Builder) Engine(*config.Layer, builders.Target) builders.EngineNeeds {
 	return builders.EngineNeeds{Use: builders.UsesEngine}
 }
 
-func (*Builder) Inputs(l *config.Layer, _ builders.Target) ([]builders.Input, error) {
+func (*Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, error) {
 	// The script, packages and env are in the config section, which is in the key.
 	return []builders.Input{
 		{Name: "context:" + l.Native.Context, Path: l.Native.AbsContext},
 		{Name: "collect-script", Value: collectScript},
+		builders.CompileInput(l.CrossCompile, t),
 	}, nil
 }
 
@@ -44,7 +45,8 @@ func (*Builder) Steps(l *config.Layer, t builders.Target) []string {
 	if len(n.Packages) > 0 {
 		s = append(s, "install packages with dnf, yum or apt-get: "+strings.Join(n.Packages, " "))
 	}
-	s = append(s, fmt.Sprintf("run script in /src (a writable copy of %s), installing into /opt, for linux/%s", n.Context, t.Arch.OCI()))
+	s = append(s, fmt.Sprintf("run script in /src (a writable copy of %s), installing into /opt, for linux/%s", n.Context, t.Arch.OCI()),
+		"  "+builders.DescribeCompile(l.CrossCompile, t)+": CC, CXX, AR, RANLIB, CMAKE_TOOLCHAIN_FILE")
 	if n.Strip {
 		s = append(s, "strip debug symbols from ELF files")
 	}
@@ -91,7 +93,7 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 		Output: "/opt",
 		Dest:   out,
 	})
-	if err := j.Engine.Run(ctx, step); err != nil {
+	if err := j.RunCompile(ctx, j.Engine, step); err != nil {
 		return err
 	}
 	if n.BundleLibs {

@@ -208,7 +208,7 @@ func (b *Builder) containerInstall(ctx context.Context, j *builders.Job, p *proj
 		Output:  outDir,
 		Dest:    dest,
 	})
-	if err := j.Engine.Run(ctx, step); err != nil {
+	if err := j.RunCompile(ctx, j.Engine, step); err != nil {
 		return "", err
 	}
 	major, err := readNodeInfo(dest)

@@ -273,7 +273,7 @@ func (b *Builder) rebuild(ctx context.Context, j *builders.Job, p *project, root
 		Output:  outDir,
 		Dest:    dest,
 	})
-	if err := j.Engine.Run(ctx, step); err != nil {
+	if err := j.RunCompile(ctx, j.Engine, step); err != nil {
 		return nil, err
 	}
 	major, err := readNodeInfo(dest)

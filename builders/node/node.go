@@ -150,6 +150,9 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 		}
 	}
 	in = append(in, builders.Input{Name: "recipe", Value: recipe + " " + sha256Hex(rebuildScript+installScript)})
+	if mode(n) != modeHost {
+		in = append(in, builders.CompileInput(l.CrossCompile, t))
+	}
 	return in, nil
 }
 
@@ -186,6 +189,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 		}
 	}
 	if mode(n) != modeHost {
+		s = append(s, "native builds: "+builders.DescribeCompile(l.CrossCompile, t))
 		switch rc, err := loadNpmConfig(p, n.Dir, b.getenv, b.env()); {
 		case err != nil:
 			s = append(s, "error: "+err.Error())

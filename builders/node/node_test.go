@@ -299,7 +299,7 @@ func TestInputsAndStepsHideCredentials(t *testing.T) {
 			t.Errorf("input %q shows a credential", text)
 		}
 	}
-	want := []string{"file:.npmrc", "file:package-lock.json", "file:package.json", "env:NPM_TOKEN (from .npmrc)", "tool:npm", "tool:node", "recipe"}
+	want := []string{"file:.npmrc", "file:package-lock.json", "file:package.json", "env:NPM_TOKEN (from .npmrc)", "tool:npm", "tool:node", "recipe", "cross-compile"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("inputs %q, want %q", names, want)
 	}
@@ -311,6 +311,7 @@ func TestInputsAndStepsHideCredentials(t *testing.T) {
 		"npm ci --omit=dev --ignore-scripts --install-links --no-audit --no-fund --no-update-notifier --os=linux --cpu=arm64 --libc=glibc on the host (npm 11.2.0), from app/package-lock.json",
 		"drop packages whose os/cpu/libc exclude linux-arm64-glibc",
 		"run the install scripts (node-gyp rebuild, ...) of the packages that need a native build (install scripts that compile, binding.gyp, no prebuilt for linux-arm64-glibc) in the build container for linux/arm64; prebuilt downloads become source builds",
+		"native builds: compile with zig 0.17.1 cc/c++ for aarch64-linux-gnu.2.34; if that fails, again with the image's own compiler, under QEMU (cross_compile = \"auto\")",
 		"npm config for build steps (one secret userconfig file) from app/.npmrc: //registry.example.com/:_authToken=***, //other/:_authToken=***",
 		"keep only the built .node/.so files of native builds (drop build/ intermediates, build-tmp-*)",
 		"remove package-manager files (.package-lock.json, .cache, ...) and links that leave the tree",

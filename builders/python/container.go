@@ -268,7 +268,7 @@ func (jb *job) containerWheels(ctx context.Context, t Target, sdistDir, wheelDir
 		Output:  ctrOut,
 		Dest:    wheelDir,
 	})
-	return eng.Run(ctx, step)
+	return jb.j.RunCompile(ctx, eng, step)
 }
 
 // containerInstall is build = "container": pip install --target in the image.
@@ -328,7 +328,7 @@ func (jb *job) containerInstall(ctx context.Context, t Target, rs *reqSpec, dir 
 		Output:  ctrOut,
 		Dest:    out,
 	})
-	if err := eng.Run(ctx, step); err != nil {
+	if err := jb.j.RunCompile(ctx, eng, step); err != nil {
 		return err
 	}
 	if err := os.Rename(filepath.Join(out, "tree"), dir); err != nil {

@@ -190,6 +190,9 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 		tools := b.tools(installer(p) == "uv")
 		in = append(in, builders.Input{Name: "host-tools", Value: tools.describe()})
 	}
+	if mode != "host" {
+		in = append(in, builders.CompileInput(l.CrossCompile, t))
+	}
 	for _, tg := range Targets(t.Runtimes, t.Arch) {
 		in = append(in, builders.Input{Name: "target:" + tg.Version, Value: tg.ABI() + " " + strings.Join(tg.Platforms(), " ")})
 	}
@@ -258,6 +261,9 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 			}
 			s = append(s, "local packages "+strings.Join(names, ", ")+": "+how)
 		}
+	}
+	if mode != "host" {
+		s = append(s, "sdists built in the build container: "+builders.DescribeCompile(l.CrossCompile, t))
 	}
 	if idx := b.index(p, src); len(idx.Args()) > 0 {
 		s = append(s, "package index: "+redact.URLs(strings.Join(idx.Args(), " ")))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/layerpack/layerpack/builders"
 	"github.com/layerpack/layerpack/engine"
 	"github.com/layerpack/layerpack/internal/testneed"
 	"github.com/layerpack/layerpack/lambda"
@@ -87,12 +88,12 @@ head -1 /opt/python/lib/python3.11/site-packages/bin/helper-tool`, nil)
 	}
 }
 
-// A C extension built in the Debian image (glibc 2.36) that calls dlopen needs
-// GLIBC_2.34, newer than python3.11's Amazon Linux 2 (glibc 2.26): the layer check
-// rejects it with the exact elf-glibc message, and no zip is written.
+// A C extension built with the Debian image's gcc (glibc 2.36) that calls dlopen
+// needs GLIBC_2.34, newer than python3.11's Amazon Linux 2 (glibc 2.26): the layer
+// check rejects it with the exact elf-glibc message, and no zip is written.
 func TestRealNewGlibcRejectedForAL2(t *testing.T) {
 	env := lambdatest.Need(t)
-	dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"cextnew==1.0\n",
+	dir := realProject(t, env, emulate(layerToml(`"python3.11"`, "")), hermetic+"cextnew==1.0\n",
 		func(d string) { writeExtSdist(t, d, "cextnew", "1.0", true) })
 	res, log, err := realBuild(t, env.Engine(t), dir, lambda.X86_64)
 	if err == nil {
@@ -104,6 +105,59 @@ func TestRealNewGlibcRejectedForAL2(t *testing.T) {
 	}
 	if _, statErr := os.Stat(res[lambda.X86_64].Path); statErr == nil {
 		t.Error("the rejected zip was written")
+	}
+}
+
+func emulate(toml string) string {
+	return strings.Replace(toml, "[layer.deps.python]", "cross_compile = \"emulate\"\n[layer.deps.python]", 1)
+}
+
+// The same extension with the default cross_compile (zig cc for glibc 2.26) passes
+// the check and loads on both CPUs, from the same glibc 2.36 image.
+func TestRealNewGlibcCrossCompiledForAL2(t *testing.T) {
+	env := lambdatest.Need(t)
+	dir := realProject(t, env, layerToml(`"python3.11"`, ""), hermetic+"cextnew==1.0\n",
+		func(d string) { writeExtSdist(t, d, "cextnew", "1.0", true) })
+	res, log, err := realBuild(t, env.Engine(t), dir)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		if want := builders.FastPathDone(arch, res[arch].Item.Target.Runtimes); !strings.Contains(log, want) {
+			t.Errorf("%s: the log does not say %q:\n%s", arch, want, log)
+		}
+		out := env.Run(t, arch, res[arch].Path, `PYTHONPATH=/opt/python/lib/python3.11/site-packages python3 -c 'import cextnew, platform; print("ok", platform.machine(), cextnew.add(40, 2))'`, nil)
+		if !strings.Contains(out, "ok "+arch.GNU()+" 42") {
+			t.Errorf("%s load test:\n%s", arch, out)
+		}
+	}
+}
+
+// Real sdists from PyPI, compiled in the build container with zig for python3.11
+// (Amazon Linux 2) on both CPUs: bitarray (C) and ujson (C and C++, its
+// double-conversion; zig c++ links libc++ into the module). Both import and work.
+func TestRealPyPISdistsCrossCompiled(t *testing.T) {
+	env := lambdatest.Need(t)
+	needPyPI(t)
+	toml := "[layer.deps]\ncompatible_runtimes = [\"python3.11\"]\ncross_compile = \"cross\"\n[layer.deps.python]\nrequirements = \"requirements.txt\"\nbuild = \"container\"\n"
+	dir := realProject(t, env, toml, "--no-binary bitarray,ujson\nbitarray==3.0.0\nujson==5.10.0\n", nil)
+	res, log, err := realBuild(t, env.Engine(t), dir)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log)
+	}
+	for _, arch := range lambda.Arches {
+		r := res[arch]
+		for _, w := range r.Warnings {
+			t.Errorf("%s: %s", r.Item.File, w.Message)
+		}
+		out := env.Run(t, arch, r.Path, `PYTHONPATH=/opt/python/lib/python3.11/site-packages python3 -c '
+import platform, ujson, bitarray
+assert ujson.loads(ujson.dumps({"a": [1.5, 1e300]})) == {"a": [1.5, 1e300]}
+print("ok", platform.machine(), bitarray.bitarray("1011").count(1), ujson.__version__)
+'`, nil)
+		if !strings.Contains(out, "ok "+arch.GNU()+" 3 5.10.0") {
+			t.Errorf("%s load test:\n%s", arch, out)
+		}
 	}
 }
 

@@ -209,6 +209,7 @@ func (b *Builder) Inputs(l *config.Layer, t builders.Target) ([]builders.Input, 
 	in = append(in,
 		builders.Input{Name: "install-script", Value: installScript + cleanScript},
 		builders.Input{Name: "gem-dir", Value: p.gemDir()},
+		builders.CompileInput(l.CrossCompile, t),
 	)
 	if v := b.getenv(TestABIEnv); v != "" {
 		in = append(in, builders.Input{Name: "env:" + TestABIEnv, Value: v})
@@ -259,6 +260,7 @@ func (b *Builder) Steps(l *config.Layer, t builders.Target) []string {
 	return append(steps,
 		fmt.Sprintf("bundle install from %s, frozen to %s, %s, into %s for linux/%s (platform gems of the target preferred, C extensions compiled)",
 			src, lock, without, p.gemDir(), t.Arch.OCI()),
+		"C extensions: "+builders.DescribeCompile(l.CrossCompile, t),
 		"remove build leftovers: Makefiles, object files, gem_make.out, mkmf.log, cache/, build_info/, doc/; gem executables get #!/usr/bin/env ruby",
 	)
 }
@@ -335,7 +337,7 @@ func (b *Builder) Build(ctx context.Context, j *builders.Job) error {
 	if secret != nil {
 		step.Secrets = []engine.Secret{*secret}
 	}
-	if err := j.Engine.Run(ctx, step); err != nil {
+	if err := j.RunCompile(ctx, j.Engine, step); err != nil {
 		return explain(err, p, j.Target, j.Image, reg)
 	}
 	home := filepath.Join(out, filepath.FromSlash(p.gemDir()))

@@ -61,7 +61,7 @@ func TestInputsAndSteps(t *testing.T) {
 	for _, in := range ins {
 		names = append(names, in.Name)
 	}
-	want := []string{"file:app/Gemfile", "file:app/Gemfile.lock", "file:app/.ruby-version", "gems:app/vendor/cache", "install-script", "gem-dir"}
+	want := []string{"file:app/Gemfile", "file:app/Gemfile.lock", "file:app/.ruby-version", "gems:app/vendor/cache", "install-script", "gem-dir", "cross-compile"}
 	if !slices.Equal(names, want) {
 		t.Errorf("inputs = %q, want %q", names, want)
 	}
@@ -69,6 +69,7 @@ func TestInputsAndSteps(t *testing.T) {
 	wantSteps := "copy Gemfile, Gemfile.lock, vendor/cache into the build container\n" +
 		"check that the build image's Ruby is 3.3 (ABI 3.3.0), the version of ruby3.3\n" +
 		"bundle install from vendor/cache only (--local), frozen to Gemfile.lock, without development, test, into ruby/gems/3.3.0 for linux/arm64 (platform gems of the target preferred, C extensions compiled)\n" +
+		"C extensions: compile with zig 0.17.1 cc/c++ for aarch64-linux-gnu.2.34; if that fails, again with the image's own compiler, under QEMU (cross_compile = \"auto\")\n" +
 		"remove build leftovers: Makefiles, object files, gem_make.out, mkmf.log, cache/, build_info/, doc/; gem executables get #!/usr/bin/env ruby"
 	if steps != wantSteps {
 		t.Errorf("steps:\n%s\nwant:\n%s", steps, wantSteps)

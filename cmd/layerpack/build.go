@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
 	"github.com/layerpack/layerpack/cache"
+	"github.com/layerpack/layerpack/crosscc"
 	"github.com/layerpack/layerpack/internal/bytesize"
 	"github.com/layerpack/layerpack/manifest"
 	"github.com/layerpack/layerpack/pipeline"
@@ -57,6 +59,7 @@ type buildFlags struct {
 	Jobs     int    `short:"j" default:"2" help:"Layers built at once."`
 	NoCache  bool   `help:"Rebuild even when nothing changed."`
 	CacheDir string `help:"layerpack's cache folder (default: $XDG_CACHE_HOME/layerpack)." env:"LAYERPACK_CACHE_DIR" placeholder:"DIR"`
+	ZigDir   string `help:"Folder keeping the zig of cross_compile (default: the cache folder); one can serve several caches." env:"LAYERPACK_ZIG_DIR" placeholder:"DIR" type:"path"`
 	Progress string `default:"auto" enum:"auto,tty,plain,quiet,rawjson" help:"Progress output: auto, tty, plain, quiet or rawjson."`
 	JSON     bool   `help:"Print one JSON document on stdout (schema: README, \"Machine-readable output\"); human lines go to stderr."`
 }
@@ -99,6 +102,7 @@ func (c *buildFlags) build(e *env, b *buildRun) error {
 	results, err := pipeline.Run(e.ctx, pipeline.Options{
 		Config: cfg, Items: items, OutDir: out, Jobs: c.Jobs, NoCache: c.NoCache,
 		Cache: cch, Engine: eng, Epoch: epoch, Events: events, Log: events.log(),
+		Cross: &crosscc.Provider{CacheDir: cmp.Or(c.ZigDir, cch.Dir), Log: events.log()},
 	})
 	events.finish()
 	b.results = results

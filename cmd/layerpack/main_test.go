@@ -45,6 +45,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			// Each script gets its own cache; builds must not depend on the user's.
 			e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))
 			e.Setenv("LAYERPACK_CACHE_DIR", "")
+			// One zig for every script (testenv.d/zig.sh keeps it between runs).
+			e.Setenv("LAYERPACK_ZIG_DIR", os.Getenv("LAYERPACK_TEST_ZIG_DIR"))
 			for _, k := range []string{"LAYERPACK_TEST_BUILDKIT", "LAYERPACK_TEST_ROOTFS_X86_64", "LAYERPACK_TEST_ROOTFS_ARM64", "LAYERPACK_TEST_ROOTFS_JAVA_X86_64", "CI", "PATH"} {
 				e.Setenv(k, os.Getenv(k))
 			}

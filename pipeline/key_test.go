@@ -76,7 +76,7 @@ build = "container"
 // noDaemon is an engine whose every image lookup fails as with no daemon.
 type noDaemon struct{ engine.Fake }
 
-func (noDaemon) ImageDigest(context.Context, string, lambda.Arch) (string, error) {
+func (*noDaemon) ImageDigest(context.Context, string, lambda.Arch) (string, error) {
 	return "", errors.New("no BuildKit daemon for x86_64 steps")
 }
 

@@ -48,6 +48,7 @@ type Result struct {
 	Entries      int
 	Cached       bool
 	Saved        string // what the filter stage left out, for the summary
+	Copied       int    // files whose compressed bytes came from the layer's last zip
 	SBOM         string // the CycloneDX file written beside the zip, "" when none
 	Warnings     []verify.Finding
 	Duration     time.Duration

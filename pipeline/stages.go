@@ -36,7 +36,9 @@ type item struct {
 	overlay *builders.Overlay // entries put in the zip by reference, beside the stage
 	entries []zipper.Entry    // what the zip will hold
 	tmp     *os.File          // the zip being written, beside the output
+	synced  chan error        // the zip's sync, done while it is verified
 	stats   zipper.Stats
+	index   []byte       // the zipper's index of the zip, for the next build (cache.Entries.PutLast)
 	sum     string       // the zip's CodeSha256, hashed as it was written
 	seen    *verify.Seen // what the zipper read of each file, so verify need not inflate it
 
@@ -252,15 +254,20 @@ func (x *item) writeZip(ctx context.Context) error {
 			os.Remove(x.tmp.Name())
 		}
 	})
-	opt := zipper.Options{Level: o.Config.Defaults.Compression, Time: o.Epoch, Store: alreadyCompressed}
+	opt := zipper.Options{Level: o.Config.Defaults.Compression, Time: o.Epoch, Store: alreadyCompressed, Index: true}
 	if !o.NoCache {
-		// Unchanged files are copied from the entry store, not compressed again.
-		// Small files come from the layer's pack, read in one go.
+		// Unchanged files are copied from the layer's last zip, not compressed
+		// again; without one, from the entry store, small files from the layer's
+		// pack, read in one go. What is compressed goes to the entry store.
 		entries := o.Cache.Entries()
-		pack := entries.Pack(packName(o.Config.Dir, it))
-		opt.Reuse = pack
 		defer entries.MaybePrune()
-		defer pack.Close()
+		if prev := x.previous(entries); prev != nil {
+			opt.Previous, opt.Reuse = prev, entries
+		} else {
+			pack := entries.Pack(packName(o.Config.Dir, it))
+			opt.Reuse = pack
+			defer pack.Close()
+		}
 	}
 	if o.Events != nil {
 		opt.Progress = func(p zipper.Progress) { o.Events.Zip(it, p) }
@@ -269,16 +276,59 @@ func (x *item) writeZip(ctx context.Context) error {
 	opt.Inspect, opt.InspectLess, opt.Hashed = x.seen.Add, verify.Short, x.seen.Hashed
 	// The CodeSha256 is hashed on the way to the file: place need not read the zip again.
 	h := sha256.New()
-	st, err := zipper.Write(ctx, io.MultiWriter(tmp, h), x.entries, opt)
+	st, err := zipper.Write(ctx, io.MultiWriter(atomicfile.NewWriteback(tmp), h), x.entries, opt)
 	if err != nil {
 		return err
 	}
 	x.stats = st
-	x.sum = base64.StdEncoding.EncodeToString(h.Sum(nil))
-	if err := tmp.Sync(); err != nil {
-		return err
+	x.r.Copied = st.Copied
+	if st.Index != nil {
+		x.index, _ = st.Index.MarshalBinary()
 	}
-	return tmp.Close()
+	x.sum = base64.StdEncoding.EncodeToString(h.Sum(nil))
+	// The zip reaches the disk while verify reads it; place waits for that.
+	x.synced = make(chan error, 1)
+	go func() { x.synced <- tmp.Sync() }()
+	x.onDone(func() { x.waitSync() })
+	return nil
+}
+
+// waitSync waits for the zip's sync (once) and closes it.
+func (x *item) waitSync() error {
+	if x.synced == nil {
+		return nil
+	}
+	err := <-x.synced
+	x.synced = nil
+	if cerr := x.tmp.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// previous opens the zip the layer's last build made, with its index, for the
+// zipper to copy unchanged entries from; nil when there is none (a first build,
+// a cache that lost it), or when it is not the zip the index describes.
+func (x *item) previous(entries *cache.Entries) *zipper.Previous {
+	key, index, ok := entries.Last(packName(x.o.Config.Dir, x.it))
+	if !ok {
+		return nil
+	}
+	_, zipPath, ok := x.o.Cache.Get(key)
+	if !ok {
+		return nil
+	}
+	f, err := os.Open(zipPath)
+	if err != nil {
+		return nil
+	}
+	prev, err := zipper.NewPrevious(f, index)
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	x.onDone(func() { f.Close() })
+	return prev
 }
 
 // packName names the entry pack of a layer and architecture of a project: builds of
@@ -307,9 +357,12 @@ func (x *item) verifyZip(ctx context.Context) error {
 	return rep.Err()
 }
 
-// place: the verified zip gets its final name, atomically.
+// place: the verified zip gets its final name, atomically, once it is on disk.
 func (x *item) place(context.Context) error {
 	sum := x.sum
+	if err := x.waitSync(); err != nil {
+		return err
+	}
 	if err := os.Chmod(x.tmp.Name(), 0o644); err != nil {
 		return err
 	}
@@ -328,6 +381,10 @@ func (x *item) store(context.Context) error {
 		Entries: r.Entries, Encoder: zipper.Encoder + "@" + zipper.EncoderVersion()}
 	if err := x.o.Cache.Put(e, r.Path); err != nil {
 		fmt.Fprintf(x.o.Log, "layerpack: warning: %v\n", err)
+		return nil
+	}
+	if x.index != nil {
+		x.o.Cache.Entries().PutLast(packName(x.o.Config.Dir, x.it), x.key, x.index)
 	}
 	return nil
 }

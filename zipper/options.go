@@ -49,6 +49,15 @@ type Options struct {
 	// no Reuse, never), so a checker can remember what it found in that content.
 	// Called from several goroutines at once; the call must not keep sum. Optional.
 	Hashed func(name string, sum []byte)
+	// Previous, when set, is an archive an earlier Write made with Options.Index,
+	// paired with that index (NewPrevious): a file whose content (its Entry.Sum,
+	// or the hash of what is read) is in it has its data copied from there, not
+	// compressed again. Ignored when made at another level or by another encoder
+	// version. The output is the same byte for byte with or without it. Optional.
+	Previous *Previous
+	// Index, when true, makes Write return the Index of the archive in
+	// Stats.Index, for a later Write's Previous. Optional.
+	Index bool
 }
 
 // InspectShort is the head Inspect gets of a file InspectLess names, when the
@@ -72,6 +81,10 @@ type Progress struct {
 type Stats struct {
 	Entries, Files, Dirs, Symlinks, Stored int
 	UnzippedSize, ZippedSize               int64
+	// Copied counts the files whose data came from Options.Previous.
+	Copied int
+	// Index is the archive's Index, when Options.Index was set.
+	Index *Index
 }
 
 // EpochVar is the environment variable Epoch reads.

@@ -115,17 +115,15 @@ func decodeBlob(b []byte, usize int64) (method uint16, crc uint32, head, data []
 
 // smallReused is inMemory for a file whose compressed form may be in the
 // Reuse store; what it compresses goes there.
-func (w *worker) smallReused(j *job, in []byte, sr SmallReuse) {
-	sum := sha256.Sum256(in)
-	w.hashed(j.it, sum[:])
-	key := w.z.reuseKey(sum[:])
+func (w *worker) smallReused(j *job, in, sum []byte, sr SmallReuse) {
+	key := w.z.reuseKey(sum)
 	get, put := w.z.opt.Reuse.Get, w.z.opt.Reuse.Put
 	if sr != nil {
 		get, put = sr.GetSmall, sr.PutSmall
 	}
 	if b, ok := get(key); ok {
 		if method, crc, _, data, ok := decodeBlob(b, j.it.size); ok {
-			w.inspect(j.it, crc, in)
+			w.inspect(j, crc, in)
 			if method == methodDeflate {
 				putBuf(in)
 				w.z.drop(j, int64(cap(in)))
@@ -157,7 +155,13 @@ func (w *worker) largeReused(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	w.hashed(j.it, sum)
+	w.hashed(j, sum)
+	if w.z.prev != nil && w.fromPrevious(j, sum, w.head, true) {
+		return nil
+	}
+	if w.z.opt.Reuse == nil {
+		return w.large(ctx, j)
+	}
 	key := w.z.reuseKey(sum)
 	if w.fromFile(j, key, w.head) {
 		return nil
@@ -165,7 +169,7 @@ func (w *worker) largeReused(ctx context.Context, j *job) error {
 	if b, ok := w.z.opt.Reuse.Get(key); ok {
 		method, crc, _, data, ok := decodeBlob(b, j.it.size)
 		if ok && (method == methodStore || len(data) <= w.z.lim.spillMem) {
-			w.inspect(j.it, crc, w.head)
+			w.inspect(j, crc, w.head)
 		}
 		switch {
 		case ok && method == methodDeflate && len(data) <= w.z.lim.spillMem:
@@ -247,7 +251,7 @@ func (w *worker) known(j *job) bool {
 	it := j.it
 	if it.size > w.z.lim.small && (w.z.opt.Inspect == nil || w.z.opt.InspectLess != nil && w.z.opt.InspectLess(it.name)) &&
 		w.fromFile(j, w.z.reuseKey(it.sum), nil) {
-		w.hashed(it, it.sum)
+		w.hashed(j, it.sum)
 		return true
 	}
 	get := w.z.opt.Reuse.Get
@@ -281,18 +285,25 @@ func (w *worker) known(j *job) bool {
 		if int64(len(head)) == it.size && crc32.ChecksumIEEE(head) != crc {
 			return false
 		}
-		w.inspect(it, crc, head)
+		w.inspect(j, crc, head)
+	} else if w.z.ix != nil {
+		j.head = bytes.Clone(head[:min(len(head), InspectShort)])
 	}
 	j.method, j.crc, j.data, j.pooled, j.csize = method, crc, data, nil, int64(len(data))
 	w.z.bytesRead.Add(it.size)
-	w.hashed(it, it.sum)
+	w.hashed(j, it.sum)
 	return true
 }
 
-// hashed tells Options.Hashed a regular file's SHA-256.
-func (w *worker) hashed(it *item, sum []byte) {
-	if fn := w.z.opt.Hashed; fn != nil && it.kind == kindFile {
-		fn(it.name, sum)
+// hashed tells Options.Hashed a regular file's SHA-256, and keeps it for the
+// Index.
+func (w *worker) hashed(j *job, sum []byte) {
+	if j.it.kind != kindFile {
+		return
+	}
+	j.sum = sum
+	if fn := w.z.opt.Hashed; fn != nil {
+		fn(j.it.name, sum)
 	}
 }
 
@@ -337,7 +348,7 @@ func (w *worker) fromFile(j *job, key string, head []byte) bool {
 		}
 		head = bhead
 	}
-	w.inspect(j.it, crc, head)
+	w.inspect(j, crc, head)
 	j.method, j.crc, j.csize = methodDeflate, crc, n
 	j.spill = &spill{f: f, off: off, n: n, kept: true}
 	w.z.bytesRead.Add(j.it.size)

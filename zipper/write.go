@@ -2,7 +2,9 @@ package zipper
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -111,10 +113,13 @@ type job struct {
 	method   uint16
 	crc      uint32
 	csize    int64
-	data     []byte // content to write, when held in memory
-	pooled   []byte // buffer behind data, to return to the pool
-	spill    *spill // compressed content of a large entry
-	reread   bool   // stored large file: the writer copies it from Open again
+	data     []byte   // content to write, when held in memory
+	pooled   []byte   // buffer behind data, to return to the pool
+	spill    *spill   // compressed content of a large entry
+	reread   bool     // stored large file: the writer copies it from Open again
+	prev     *indexed // large entry whose data the writer copies from Options.Previous
+	sum      []byte   // the content's SHA-256, when known (for the Index)
+	head     []byte   // the content's first InspectShort bytes (for the Index)
 }
 
 type zw struct {
@@ -123,11 +128,16 @@ type zw struct {
 	items  []item
 	budget *budget
 
-	salt string // reuseSalt, when Options.Reuse is set
+	salt   string    // reuseSalt, when Options.Reuse is set
+	prev   *Previous // Options.Previous, when made at this level by this encoder
+	ix     *indexer  // when Options.Index is set
+	sums   bool      // hash what is compressed: Reuse, prev or ix wants it
+	lookup bool      // a large file is hashed before it is compressed: Reuse or prev may have it
 
 	failedAt  atomic.Int64 // lowest index of a job that failed; later ones are skipped
 	bytesRead atomic.Int64 // for Progress
 	filesDone atomic.Int64 // for Progress
+	copied    atomic.Int64 // entries whose data came from prev
 }
 
 var errSkipped = errors.New("zipper: skipped after an earlier error")
@@ -149,6 +159,14 @@ func write(ctx context.Context, out io.Writer, entries []Entry, opt Options, lim
 	if o.Reuse != nil {
 		z.salt = reuseSalt(o.Level)
 	}
+	if p := o.Previous; p != nil && p.idx.salt == saltSum(o.Level) {
+		z.prev = p
+	}
+	if o.Index {
+		z.ix = newIndexer(o.Level, len(items))
+	}
+	z.sums = o.Reuse != nil || z.prev != nil || z.ix != nil
+	z.lookup = o.Reuse != nil || z.prev != nil
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -292,18 +310,29 @@ type worker struct {
 	sha   hash.Hash     // when set, large hashes what it reads into it
 	head  []byte        // the first bytes of a large file, for Options.Inspect
 	fr    io.ReadCloser // inflater of known, reset for each entry
+
+	win    []byte // a window on Options.Previous (readPrev)
+	winOff int64
 }
 
-// inspect tells Options.Inspect about a regular file.
-func (w *worker) inspect(it *item, crc uint32, head []byte) {
-	if fn := w.z.opt.Inspect; fn != nil && it.kind == kindFile {
+// inspect tells Options.Inspect about a regular file, and keeps its first
+// bytes for the Index.
+func (w *worker) inspect(j *job, crc uint32, head []byte) {
+	it := j.it
+	if it.kind != kindFile {
+		return
+	}
+	if w.z.ix != nil {
+		j.head = bytes.Clone(head[:min(len(head), InspectShort)])
+	}
+	if fn := w.z.opt.Inspect; fn != nil {
 		fn(it.name, it.size, crc, head[:min(len(head), InspectHead)])
 	}
 }
 
 // keepHead collects the first InspectHead bytes a large file's read yields.
 func (w *worker) keepHead(p []byte) {
-	if w.z.opt.Inspect != nil && len(w.head) < InspectHead {
+	if (w.z.opt.Inspect != nil || w.z.ix != nil) && len(w.head) < InspectHead {
 		w.head = append(w.head, p[:min(len(p), InspectHead-len(w.head))]...)
 	}
 }
@@ -315,12 +344,23 @@ func (w *worker) do(ctx context.Context, j *job) error {
 		w.inMemory(j, []byte(it.link), nil)
 		w.z.bytesRead.Add(it.size)
 		return nil
+	case w.z.prev != nil && len(it.sum) == 32 && w.fromPrevious(j, it.sum, nil, false):
+		return nil
 	case j.compress && w.z.opt.Reuse != nil && len(it.sum) == 32 && w.known(j):
 		return nil
 	case it.size <= w.z.lim.small:
 		return w.small(j)
-	case j.compress && w.z.opt.Reuse != nil:
+	case j.compress && w.z.lookup:
 		return w.largeReused(ctx, j)
+	case w.z.sums:
+		// Only the Index wants the hash: one read does both.
+		w.sha = sha256.New()
+		defer func() { w.sha = nil }()
+		if err := w.large(ctx, j); err != nil {
+			return err
+		}
+		w.hashed(j, w.sha.Sum(nil))
+		return nil
 	}
 	return w.large(ctx, j)
 }
@@ -340,13 +380,22 @@ func (w *worker) small(j *job) error {
 		return err
 	}
 	w.z.bytesRead.Add(it.size)
-	if j.compress && w.z.opt.Reuse != nil {
-		if it.size >= w.z.lim.reuseMin {
-			w.smallReused(j, in, nil)
+	if j.compress && w.z.sums {
+		sum := sha256.Sum256(in)
+		w.hashed(j, sum[:])
+		if w.z.prev != nil && w.fromPrevious(j, sum[:], in, true) {
+			if in != nil {
+				putBuf(in)
+				w.z.drop(j, int64(cap(in)))
+			}
+			return nil
+		}
+		if w.z.opt.Reuse != nil && it.size >= w.z.lim.reuseMin {
+			w.smallReused(j, in, sum[:], nil)
 			return nil
 		}
 		if sr, ok := w.z.opt.Reuse.(SmallReuse); ok {
-			w.smallReused(j, in, sr)
+			w.smallReused(j, in, sum[:], sr)
 			return nil
 		}
 	}
@@ -391,7 +440,7 @@ func readExactly(it *item, buf []byte) error {
 // deflated when that makes it smaller.
 func (w *worker) inMemory(j *job, in, pooled []byte) {
 	j.crc = crc32.ChecksumIEEE(in)
-	w.inspect(j.it, j.crc, in)
+	w.inspect(j, j.crc, in)
 	j.method, j.data, j.pooled, j.csize = methodStore, in, pooled, int64(len(in))
 	if !j.compress {
 		return
@@ -504,7 +553,7 @@ func (w *worker) large(ctx context.Context, j *job) (err error) {
 		return fmt.Errorf("zipper: entry %q: %w: read %d of %d bytes", it.name, ErrChanged, n, it.size)
 	}
 	j.crc = h.Sum32()
-	w.inspect(it, j.crc, w.head)
+	w.inspect(j, j.crc, w.head)
 	if sp != nil {
 		err := fw.Close()
 		if err == nil {
@@ -532,6 +581,7 @@ func (z *zw) writeAll(ctx context.Context, out io.Writer, order <-chan *job, cur
 	recs := make([]record, 0, len(z.items))
 	var st Stats
 	var hdr []byte
+	dw := &crcWriter{w: cw} // the data's CRC-32C, for the Index
 	for j := range order {
 		*current = j
 		select {
@@ -559,9 +609,12 @@ func (z *zw) writeAll(ctx context.Context, out io.Writer, order <-chan *job, cur
 		if _, err := cw.Write(hdr); err != nil {
 			return Stats{}, fmt.Errorf("zipper: entry %q: write: %w", it.name, err)
 		}
-		if err := z.writeData(ctx, cw, j); err != nil {
+		dataOff := cw.n
+		dw.sum = 0
+		if err := z.writeData(ctx, dw, j); err != nil {
 			return Stats{}, err
 		}
+		z.ix.add(j, dataOff, dw.sum)
 		recs = append(recs, r)
 		switch it.kind {
 		case kindDir:
@@ -604,12 +657,16 @@ func (z *zw) writeAll(ctx context.Context, out io.Writer, order <-chan *job, cur
 	}
 	st.Entries = len(recs)
 	st.ZippedSize = cw.n
+	st.Copied = int(z.copied.Load())
+	st.Index = z.ix.finish(cw.n)
 	return st, nil
 }
 
 func (z *zw) writeData(ctx context.Context, w io.Writer, j *job) error {
 	it := j.it
 	switch {
+	case j.prev != nil:
+		return z.copyPrev(w, j)
 	case j.spill != nil:
 		if err := j.spill.writeTo(ctx, w); err != nil {
 			return fmt.Errorf("zipper: entry %q: %w", it.name, err)

@@ -104,6 +104,9 @@ func (ev *events) Done(r *pipeline.Result) {
 		if r.Saved != "" {
 			extra = ", " + r.Saved
 		}
+		if r.Copied > 0 {
+			extra += fmt.Sprintf(", %d files copied from the last build", r.Copied)
+		}
 		fmt.Fprintf(ev.w, "%s %s in %s%s\n", status, name(&r.Item), r.Duration.Round(time.Millisecond), extra)
 	case "tty":
 		ev.line(fmt.Sprintf("[%d/%d] %s done", ev.done, ev.total, name(&r.Item)))
@@ -112,6 +115,9 @@ func (ev *events) Done(r *pipeline.Result) {
 			"cached": r.Cached, "code_sha256": r.CodeSha256, "seconds": r.Duration.Seconds()}
 		if r.Err != nil {
 			m["error"] = r.Err.Error()
+		}
+		if r.Copied > 0 {
+			m["copied"] = r.Copied
 		}
 		ev.json(m)
 	}

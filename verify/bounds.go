@@ -38,18 +38,22 @@ type span struct {
 // checkOverlaps refuses entries whose data lies inside another entry's: a zip bomb
 // points thousands of entries at one compressed stream, and no zip tool writes
 // that. It also refuses data past the end of the file. It reports whether any
-// entry overlaps, so that nothing is inflated then.
-func (c *checker) checkOverlaps(ctx context.Context, files []*zip.File, zipSize int64) (bool, error) {
+// entry overlaps, so that nothing is inflated then, and returns each entry's data
+// offset (-1 when its local header cannot be read) for checkHidden.
+func (c *checker) checkOverlaps(ctx context.Context, files []*zip.File, zipSize int64) ([]int64, bool, error) {
 	spans := make([]span, 0, len(files))
+	offsets := make([]int64, len(files))
 	bad := false
 	for i, f := range files {
 		if i%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				return false, err
+				return nil, false, err
 			}
 		}
 		off, err := f.DataOffset()
+		offsets[i] = off
 		if err != nil {
+			offsets[i] = -1
 			c.add(Error, f.Name, CheckZip, "%q cannot be read: %v", f.Name, err)
 			bad = true
 			continue
@@ -90,7 +94,7 @@ func (c *checker) checkOverlaps(ctx context.Context, files []*zip.File, zipSize 
 	if overlaps > reported {
 		c.add(Error, "", CheckOverlap, "%d entries share compressed bytes with another; the first %d are listed", overlaps, reported)
 	}
-	return bad || overlaps > 0, nil
+	return offsets, bad || overlaps > 0, nil
 }
 
 // takeBudget reserves n bytes of the inner inflate budget, or says why not.
@@ -158,16 +162,17 @@ func centralDirOffset(r io.ReaderAt, size int64) (int64, bool) {
 // checkHidden refuses data a streaming unzip would read as more entries than the
 // central directory lists: entries whose data runs into the central directory,
 // and a local header right after the last entry instead of the central directory.
-func (c *checker) checkHidden(r io.ReaderAt, size int64, files []*zip.File) {
+// offsets are the entries' data offsets, from checkOverlaps.
+func (c *checker) checkHidden(r io.ReaderAt, size int64, files []*zip.File, offsets []int64) {
 	cd, ok := centralDirOffset(r, size)
 	if !ok || len(files) == 0 {
 		return
 	}
 	var last *zip.File
 	var lastEnd int64 = -1
-	for _, f := range files {
-		off, err := f.DataOffset()
-		if err != nil {
+	for i, f := range files {
+		off := offsets[i]
+		if off < 0 {
 			continue // reported by checkOverlaps
 		}
 		end := off + int64(f.CompressedSize64) // checkOverlaps bounded it by size

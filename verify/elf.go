@@ -217,7 +217,7 @@ func (c *checker) checkELFs(files []*zip.File) {
 			jarMatched[e.jar] = true
 		}
 	}
-	idx := newLibIndex(files, c.elfs)
+	idx := newLibIndex(files, c.elfs, c.neededDirs(candidates, want, checkMachine))
 	for _, e := range candidates {
 		if checkMachine && e.info.Machine != want {
 			// A build for another CPU is fine when the same library is also there for
@@ -240,9 +240,30 @@ func (c *checker) checkELFs(files []*zip.File) {
 // the base names of all entries and the SONAMEs of the ELF files.
 type libIndex map[string]map[string]bool
 
-func newLibIndex(files []*zip.File, elfs []elfFile) libIndex {
+// neededDirs are the folders checkNeeded looks in for the candidates it checks:
+// the only ones newLibIndex need index.
+func (c *checker) neededDirs(candidates []elfFile, want elf.Machine, checkMachine bool) map[string]bool {
+	dirs := make(map[string]bool)
+	for _, e := range candidates {
+		if e.jar == "" && (!checkMachine || e.info.Machine == want) {
+			for _, d := range searchDirs(e) {
+				dirs[d] = true
+			}
+		}
+	}
+	return dirs
+}
+
+// newLibIndex indexes the folders in dirs.
+func newLibIndex(files []*zip.File, elfs []elfFile, dirs map[string]bool) libIndex {
 	idx := make(libIndex)
+	if len(dirs) == 0 {
+		return idx
+	}
 	add := func(dir, name string) {
+		if !dirs[dir] {
+			return
+		}
 		if idx[dir] == nil {
 			idx[dir] = make(map[string]bool)
 		}

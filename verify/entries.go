@@ -59,9 +59,14 @@ func pathProblems(name string) []string {
 	if strings.Contains(name, `\`) {
 		probs = append(probs, quote(name)+` contains a backslash; folders are separated by "/", like `+quote(strings.ReplaceAll(name, `\`, "/")))
 	}
-	parts := strings.Split(strings.TrimPrefix(strings.TrimSuffix(name, "/"), "/"), "/")
+	// The components, without a leading and a trailing slash; no slice of them:
+	// this runs for every entry.
 	var dotdot, dot, empty bool
-	for _, p := range parts {
+	long := 0 // the length of the first component over maxComponent
+	rest := strings.TrimPrefix(strings.TrimSuffix(name, "/"), "/")
+	for more := true; more; {
+		var p string
+		p, rest, more = strings.Cut(rest, "/")
 		switch p {
 		case "..":
 			dotdot = true
@@ -70,15 +75,15 @@ func pathProblems(name string) []string {
 		case "":
 			empty = true
 		}
+		if len(p) > maxComponent && long == 0 {
+			long = len(p)
+		}
 	}
 	if dotdot {
 		probs = append(probs, quote(name)+` has a ".." component, which points outside the layer`)
 	}
-	for _, p := range parts {
-		if len(p) > maxComponent {
-			probs = append(probs, fmt.Sprintf("%s has a component of %d bytes; Linux allows %d (NAME_MAX), so it cannot be extracted", quote(abbrev(name)), len(p), maxComponent))
-			break
-		}
+	if long > 0 {
+		probs = append(probs, fmt.Sprintf("%s has a component of %d bytes; Linux allows %d (NAME_MAX), so it cannot be extracted", quote(abbrev(name)), long, maxComponent))
 	}
 	if n := len(optPrefix) + len(name); n > maxPath {
 		probs = append(probs, fmt.Sprintf("%s is %d bytes long under /opt; Linux allows %d (PATH_MAX), so it cannot be opened", quote(abbrev(name)), n, maxPath))

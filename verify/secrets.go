@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"sort"
+	"strings"
 
 	"github.com/layerpack/layerpack/secrets"
 )
@@ -55,6 +56,9 @@ func (c *checker) secretFinding(name string, f *secrets.Finding) {
 func (c *checker) checkVCS(files []*zip.File) {
 	counts := make(map[string]int)
 	for _, f := range files {
+		if !maybeVCS(f.Name) {
+			continue
+		}
 		if root := secrets.VCSRoot(f.Name); root != "" && !secrets.Allowed(f.Name, c.opt.AllowSecrets) {
 			counts[root]++
 		}
@@ -67,4 +71,10 @@ func (c *checker) checkVCS(files []*zip.File) {
 	for _, r := range roots {
 		c.add(Warning, r, CheckVCS, "%q is version-control data (%s): history and config, which may hold credentials, are no use in a layer; builds leave it out", r, plural(counts[r], "entry", "entries"))
 	}
+}
+
+// maybeVCS is false for names secrets.VCSRoot says "" of without splitting them:
+// a VCS folder's name is in the entry's.
+func maybeVCS(name string) bool {
+	return strings.Contains(name, ".git") || strings.Contains(name, ".hg") || strings.Contains(name, ".svn")
 }

@@ -17,10 +17,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
+	"github.com/layerpack/layerpack/internal/zipfile"
 	"github.com/layerpack/layerpack/lambda"
 	"github.com/layerpack/layerpack/secrets"
 )
@@ -249,24 +249,22 @@ func ZipContext(ctx context.Context, path string, opt Options) (Report, error) {
 	if err := opt.validate(); err != nil {
 		return Report{}, err
 	}
-	f, err := os.Open(path)
+	zf, err := zipfile.Open(path)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Report{}, fmt.Errorf("verify: %w", err)
-	}
-	zr, err := zip.NewReader(f, st.Size())
-	if err != nil {
-		return Report{}, fmt.Errorf("verify: opening %s: %w", path, err)
-	}
+	defer zf.Close()
+	return FileContext(ctx, zf, opt)
+}
+
+// FileContext is ZipContext on a zip file the caller opened, and may read again
+// after (the pipeline describes the layer from the same reader).
+func FileContext(ctx context.Context, zf *zipfile.File, opt Options) (Report, error) {
 	if opt.ZipSize == 0 {
-		opt.ZipSize = st.Size()
+		opt.ZipSize = zf.Size
 	}
-	opt.zipSize, opt.zipFile = st.Size(), f
-	return ReaderContext(ctx, zr, opt)
+	opt.zipSize, opt.zipFile = zf.Size, zf
+	return ReaderContext(ctx, zf.Reader, opt)
 }
 
 // Reader checks the layer zr. Problems in the layer are findings; the error is for
@@ -289,12 +287,12 @@ func ReaderContext(ctx context.Context, zr *zip.Reader, opt Options) (Report, er
 	c.checkEntries(zr.File)
 	c.checkVCS(zr.File)
 	c.checkSizes(rep.UnzippedSize)
-	overlap, err := c.checkOverlaps(ctx, zr.File, opt.zipSize)
+	offsets, overlap, err := c.checkOverlaps(ctx, zr.File, opt.zipSize)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify: %w", err)
 	}
 	if opt.zipFile != nil && !overlap {
-		c.checkHidden(opt.zipFile, opt.zipSize, zr.File)
+		c.checkHidden(opt.zipFile, opt.zipSize, zr.File, offsets)
 	}
 	if !overlap {
 		c.checkLinks(zr.File) // bounded: a link's text is at most 4095 bytes

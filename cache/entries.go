@@ -131,7 +131,13 @@ func (e *Entries) put(key string, write func(*os.File) error) {
 		e.shards[shard] = true
 		e.mu.Unlock()
 	}
-	f, err := atomicfile.CreateTemp(shard, key)
+	renameInto(e.path(key), write)
+}
+
+// renameInto writes a temp file beside path and renames it there, without a sync:
+// what the store keeps carries its own checksum, so a torn file reads as a miss.
+func renameInto(path string, write func(*os.File) error) {
+	f, err := atomicfile.CreateTemp(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return
 	}
@@ -140,7 +146,7 @@ func (e *Entries) put(key string, write func(*os.File) error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), e.path(key))
+		err = os.Rename(f.Name(), path)
 	}
 	if err != nil {
 		os.Remove(f.Name())

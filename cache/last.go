@@ -5,8 +5,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-
-	"github.com/layerpack/layerpack/internal/atomicfile"
 )
 
 // The last build of a layer and architecture of a project: the key of its zip in
@@ -59,18 +57,8 @@ func (e *Entries) PutLast(name, key string, index []byte) {
 	b = append(b, key...)
 	b = append(b, index...)
 	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	f, err := atomicfile.CreateTemp(dir, name+".last")
-	if err != nil {
-		return
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), e.lastPath(name))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
+	renameInto(e.lastPath(name), func(f *os.File) error {
+		_, err := f.Write(b)
+		return err
+	})
 }

@@ -189,7 +189,7 @@ func TestPreviousDamaged(t *testing.T) {
 // of an archive of another size.
 func TestIndexDecode(t *testing.T) {
 	dir := t.TempDir()
-	_, prev, st := writePrev(t, dir, memEntries(reuseTree), Options{Level: 6, Time: goldenTime(t)}, defaultLimits)
+	_, _, st := writePrev(t, dir, memEntries(reuseTree), Options{Level: 6, Time: goldenTime(t)}, defaultLimits)
 	b, err := st.Index.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -217,5 +217,4 @@ func TestIndexDecode(t *testing.T) {
 	if _, err := NewPrevious(other, b); err == nil {
 		t.Error("an index was paired with an archive of another size")
 	}
-	_ = prev
 }

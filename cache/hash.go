@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/layerpack/layerpack/internal/atomicfile"
@@ -38,6 +40,7 @@ type Hasher struct {
 // Walked is one path of a tree Path hashed, in filepath.WalkDir's order.
 type Walked struct {
 	Path string
+	Rel  string // Path relative to the tree, slash-separated; "." for the tree itself
 	Info fs.FileInfo
 }
 
@@ -45,7 +48,7 @@ type memoEntry struct {
 	Size  int64
 	Mtime int64
 	Ino   uint64
-	Sum   string // hex SHA-256
+	Sum   [sha256.Size]byte
 }
 
 // NewHasher loads the memo from the cache (a missing or corrupt memo is just empty).
@@ -83,16 +86,12 @@ func encodeMemo(m map[string]memoEntry) []byte {
 	b = append(b, memoMagic...)
 	for _, p := range paths {
 		e := m[p]
-		sum, err := hex.DecodeString(e.Sum)
-		if err != nil || len(sum) != sha256.Size {
-			continue
-		}
 		b = binary.AppendUvarint(b, uint64(len(p)))
 		b = append(b, p...)
 		b = binary.AppendVarint(b, e.Size)
 		b = binary.AppendVarint(b, e.Mtime)
 		b = binary.AppendUvarint(b, e.Ino)
-		b = append(b, sum...)
+		b = append(b, e.Sum[:]...)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 }
@@ -125,7 +124,7 @@ func decodeMemo(b []byte) map[string]memoEntry {
 			return map[string]memoEntry{}
 		}
 		rest = rest[k1+k2+k3:]
-		e.Sum = hex.EncodeToString(rest[:sha256.Size])
+		e.Sum = [sha256.Size]byte(rest[:sha256.Size])
 		rest = rest[sha256.Size:]
 		m[p] = e
 	}
@@ -141,7 +140,11 @@ func (h *Hasher) Path(p string) (string, error) {
 		return "", err
 	}
 	if !st.IsDir() {
-		return h.entry(p, st)
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		return h.entry(p, abs, st)
 	}
 	h.mu.Lock()
 	sum, ok := h.trees[p]
@@ -165,25 +168,11 @@ func (h *Hasher) Path(p string) (string, error) {
 	if ok {
 		return sum, nil
 	}
-	var lines []string
-	var walked []Walked
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(p, path)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		walked = append(walked, Walked{path, info})
-		sum, err := h.entry(path, info)
-		if err != nil {
-			return err
-		}
-		lines = append(lines, filepath.ToSlash(rel)+"\x00"+sum)
-		return nil
-	})
+	walked, err := walkTree(p, st)
+	if err != nil {
+		return "", fmt.Errorf("hashing %s: %w", p, err)
+	}
+	lines, err := h.lines(p, walked)
 	if err != nil {
 		return "", fmt.Errorf("hashing %s: %w", p, err)
 	}
@@ -209,7 +198,56 @@ func (h *Hasher) Walk(p string) ([]Walked, bool) {
 	return w, ok
 }
 
-func (h *Hasher) entry(path string, info fs.FileInfo) (string, error) {
+// lines hashes each walked path into its "rel\x00sum" line, in parallel: on a
+// warm memo this is one map lookup a file, on a cold one it reads every file.
+func (h *Hasher) lines(root string, walked []Walked) ([]string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]string, len(walked))
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	firstAt := len(walked)
+	const chunk = 256
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), (len(walked)+chunk-1)/chunk) {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= len(walked) {
+					return
+				}
+				for i := lo; i < min(lo+chunk, len(walked)); i++ {
+					w := &walked[i]
+					a := abs
+					if w.Rel != "." {
+						a = abs + string(filepath.Separator) + filepath.FromSlash(w.Rel)
+					}
+					sum, err := h.entry(w.Path, a, w.Info)
+					if err != nil {
+						// The error of the first path in walk order, as a serial walk gives.
+						mu.Lock()
+						if i < firstAt {
+							first, firstAt = err, i
+						}
+						mu.Unlock()
+						return
+					}
+					lines[i] = w.Rel + "\x00" + sum
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return lines, nil
+}
+
+func (h *Hasher) entry(path, abs string, info fs.FileInfo) (string, error) {
 	switch {
 	case info.IsDir():
 		return "dir", nil
@@ -219,17 +257,16 @@ func (h *Hasher) entry(path string, info fs.FileInfo) (string, error) {
 	case !info.Mode().IsRegular():
 		return "", fmt.Errorf("%s is not a regular file, folder or symlink", path)
 	}
-	exec := "f"
+	exec := "f:"
 	if info.Mode()&0o111 != 0 {
-		exec = "x"
+		exec = "x:"
 	}
-	sum, err := h.file(path, info)
-	return exec + ":" + sum, err
+	sum, err := h.file(path, abs, info)
+	return exec + hex.EncodeToString(sum[:]), err
 }
 
-func (h *Hasher) file(path string, info fs.FileInfo) (string, error) {
+func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, error) {
 	var key memoEntry
-	abs, _ := filepath.Abs(path)
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		key = memoEntry{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Ino: sys.Ino}
 		h.mu.Lock()
@@ -241,14 +278,14 @@ func (h *Hasher) file(path string, info fs.FileInfo) (string, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return key.Sum, err
 	}
 	defer f.Close()
 	d := sha256.New()
 	if _, err := io.Copy(d, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
+		return key.Sum, fmt.Errorf("hashing %s: %w", path, err)
 	}
-	key.Sum = hex.EncodeToString(d.Sum(nil))
+	d.Sum(key.Sum[:0])
 	if key.Ino != 0 {
 		h.mu.Lock()
 		h.memo[abs] = key
@@ -273,11 +310,7 @@ func (h *Hasher) Known(path string, info fs.FileInfo) []byte {
 	if !ok || m.Size != info.Size() || m.Mtime != info.ModTime().UnixNano() || m.Ino != sys.Ino {
 		return nil
 	}
-	sum, err := hex.DecodeString(m.Sum)
-	if err != nil || len(sum) != sha256.Size {
-		return nil
-	}
-	return sum
+	return m.Sum[:]
 }
 
 // Key hashes the lines that describe a build into a cache key.

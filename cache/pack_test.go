@@ -3,7 +3,6 @@ package cache
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
@@ -80,7 +79,7 @@ func TestMemoFileRoundTrip(t *testing.T) {
 	m := map[string]memoEntry{}
 	for i := range 50 {
 		s := sha256.Sum256([]byte{byte(i)})
-		m[filepath.Join("/src", "d", string(rune('a'+i%26)), key(i))] = memoEntry{Size: int64(i * 1000), Mtime: time.Now().UnixNano() - int64(i), Ino: uint64(i) << 40, Sum: hex.EncodeToString(s[:])}
+		m[filepath.Join("/src", "d", string(rune('a'+i%26)), key(i))] = memoEntry{Size: int64(i * 1000), Mtime: time.Now().UnixNano() - int64(i), Ino: uint64(i) << 40, Sum: s}
 	}
 	b := encodeMemo(m)
 	got := decodeMemo(b)

@@ -52,7 +52,16 @@ type Result struct {
 	SBOM         string // the CycloneDX file written beside the zip, "" when none
 	Warnings     []verify.Finding
 	Duration     time.Duration
-	Err          error
+	// Stages is how long each stage that ran took, in order: where a build's
+	// time went, for --progress rawjson.
+	Stages []StageTime
+	Err    error
+}
+
+// StageTime is one stage's name and wall time.
+type StageTime struct {
+	Name     string
+	Duration time.Duration
 }
 
 // Events receives progress. Calls may come from several goroutines.

@@ -83,7 +83,10 @@ func runItem(ctx context.Context, o *Options, h *cache.Hasher, it *plan.Item) *R
 			x.r.Err = err
 			break
 		}
-		if err := s.run(x, ctx); err != nil {
+		t := time.Now()
+		err := s.run(x, ctx)
+		x.r.Stages = append(x.r.Stages, StageTime{s.name, time.Since(t)})
+		if err != nil {
 			x.r.Err = err
 			break
 		}

@@ -198,7 +198,11 @@ const prevWindow = 1 << 20
 // worker's window.
 func (w *worker) readPrev(dst []byte, off int64) error {
 	p := w.z.prev
-	if len(dst) > prevWindow/2 {
+	// A large entry, and one behind the window, are read on their own: content
+	// found by sum is often an earlier duplicate (the same LICENSE in many
+	// packages), and moving the window back for it would read the same
+	// megabyte again for every duplicate.
+	if len(dst) > prevWindow/2 || off < w.winOff {
 		_, err := p.f.ReadAt(dst, off)
 		return err
 	}

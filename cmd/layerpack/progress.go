@@ -119,6 +119,11 @@ func (ev *events) Done(r *pipeline.Result) {
 		if r.Copied > 0 {
 			m["copied"] = r.Copied
 		}
+		stages := make([]map[string]any, 0, len(r.Stages))
+		for _, s := range r.Stages {
+			stages = append(stages, map[string]any{"name": s.Name, "seconds": s.Duration.Seconds()})
+		}
+		m["stages"] = stages
 		ev.json(m)
 	}
 }

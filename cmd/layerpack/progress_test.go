@@ -1,9 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/layerpack/layerpack/builders"
+	"github.com/layerpack/layerpack/config"
+	"github.com/layerpack/layerpack/lambda"
+	"github.com/layerpack/layerpack/pipeline"
+	"github.com/layerpack/layerpack/plan"
 )
 
 // BuildKit's display writes through engineOut: the live status line is blanked
@@ -35,5 +44,26 @@ func TestEngineOutClearsStatusLine(t *testing.T) {
 
 	if w := newEvents("plain", f, 1).engineOut(); w != any(f) {
 		t.Errorf("plain mode: engineOut = %T, want the writer itself", w)
+	}
+}
+
+// rawjson's done event says where the time went, stage by stage, in order.
+func TestRawJSONStages(t *testing.T) {
+	var buf bytes.Buffer
+	ev := newEvents("rawjson", &buf, 1)
+	it := plan.Item{Layer: &config.Layer{Name: "deps"}, Target: builders.Target{Arch: lambda.X86_64}}
+	ev.Done(&pipeline.Result{Item: it, Stages: []pipeline.StageTime{{Name: "key", Duration: 3 * time.Millisecond}, {Name: "zip", Duration: time.Second}}})
+	var got struct {
+		Event  string
+		Stages []struct {
+			Name    string
+			Seconds float64
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("%v in %q", err, buf.String())
+	}
+	if got.Event != "done" || len(got.Stages) != 2 || got.Stages[0].Name != "key" || got.Stages[0].Seconds != 0.003 || got.Stages[1].Name != "zip" || got.Stages[1].Seconds != 1 {
+		t.Errorf("done event %+v from %s", got, buf.String())
 	}
 }

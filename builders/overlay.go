@@ -28,6 +28,15 @@ func (o *Overlay) Put(e zipper.Entry) {
 	o.mu.Unlock()
 }
 
+// Grow makes room for n more entries, when the overlay is still empty.
+func (o *Overlay) Grow(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.entries) == 0 {
+		o.entries = make(map[string]zipper.Entry, n)
+	}
+}
+
 // Get returns the entry at the slash path name ("a/b", no trailing "/").
 func (o *Overlay) Get(name string) (zipper.Entry, bool) {
 	o.mu.Lock()

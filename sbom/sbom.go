@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/layerpack/layerpack/internal/atomicfile"
+	"github.com/layerpack/layerpack/internal/zipfile"
 	"github.com/layerpack/layerpack/internal/version"
 )
 
@@ -56,23 +57,32 @@ const MaxJar = 512 << 20
 
 // FromZip reads a layer zip and describes it.
 func FromZip(path string, o Options) (*cdx.BOM, error) {
-	f, err := os.Open(path)
+	return fromZip(path, nil, o)
+}
+
+// fromZip is FromZip; sum, when not nil, is the zip's SHA-256, known from
+// writing it, so the zip is not read whole again to hash it.
+func fromZip(path string, sum []byte, o Options) (*cdx.BOM, error) {
+	if sum == nil {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		sum = h.Sum(nil)
+	}
+	zf, err := zipfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	size, err := io.Copy(h, f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	sum := h.Sum(nil)
-	zr, err := zip.NewReader(f, size)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
+	defer zf.Close()
 	c := &collector{byRef: map[string]*cdx.Component{}}
-	for _, e := range zr.File {
+	for _, e := range zf.Reader.File {
 		if e.FileInfo().IsDir() {
 			continue
 		}
@@ -117,7 +127,12 @@ func WriteFile(out, zipPath, codeSha256 string, o Options) error {
 			return nil
 		}
 	}
-	bom, err := FromZip(zipPath, o)
+	// The CodeSha256 the zip was written with is its hash: no need to read it all.
+	sum, err := base64.StdEncoding.DecodeString(codeSha256)
+	if err != nil || len(sum) != sha256.Size {
+		sum = nil
+	}
+	bom, err := fromZip(zipPath, sum, o)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package sbom
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"flag"
 	"os"
 	"path/filepath"
@@ -201,5 +203,30 @@ func TestWriteFileSkipsWhenUpToDate(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); !bytes.Equal(b, first) {
 		t.Fatal("a failed regeneration changed the file")
+	}
+}
+
+// WriteFile takes the zip's hash from the CodeSha256 it is given instead of
+// reading the zip whole: the document is the one FromZip makes by hashing.
+func TestWriteFileKnownSum(t *testing.T) {
+	dir := t.TempDir()
+	z := filepath.Join(dir, "a.zip")
+	writeZip(t, z, smallLayer(t))
+	bom, err := FromZip(z, Options{Name: "a", Architecture: "arm64", Time: epoch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Marshal(bom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(z)
+	s := sha256.Sum256(b)
+	out := filepath.Join(dir, "a.cdx.json")
+	if err := WriteFile(out, z, base64.StdEncoding.EncodeToString(s[:]), Options{Name: "a", Architecture: "arm64", Time: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Fatalf("with the known CodeSha256 the document differs:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -181,12 +181,12 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 		return w.file(real, path.Join(dest, filepath.Base(src)), st, mode)
 	}
 	root := real
-	visit := func(p string, info fs.FileInfo) error {
+	// rel is p's slash path below root, clean.
+	visit := func(p, rel string, info fs.FileInfo) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root, p)
-		target := path.Join(dest, filepath.ToSlash(rel))
+		target := joinClean(dest, rel)
 		switch {
 		case info.IsDir():
 			return w.mkdirs(target)
@@ -207,8 +207,9 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 	if w.walked != nil {
 		// The cache key's hash just walked this tree: copy what it hashed.
 		if list, ok := w.walked(root); ok {
+			w.grow(len(list))
 			for _, e := range list {
-				if err := visit(e.Path, e.Info); err != nil {
+				if err := visit(e.Path, e.Rel, e.Info); err != nil {
 					return err
 				}
 			}
@@ -223,8 +224,38 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 		if err != nil {
 			return err
 		}
-		return visit(p, info)
+		rel, _ := filepath.Rel(root, p)
+		return visit(p, filepath.ToSlash(rel), info)
 	})
+}
+
+// joinClean is path.Join for a clean dest and a clean rel, without cleaning
+// again: it runs for every file of a tree.
+func joinClean(dest, rel string) string {
+	switch {
+	case rel == ".":
+		return dest
+	case dest == ".":
+		return rel
+	}
+	return dest + "/" + rel
+}
+
+// grow makes room for n more paths in the maps a copy fills, when they are
+// still empty: one allocation instead of a dozen rehashes of a large tree.
+func (w *writer) grow(n int) {
+	if len(w.owner) == 0 {
+		w.owner = make(map[string]owned, n)
+	}
+	if len(w.dirs) == 0 {
+		w.dirs = make(map[string]bool, n/4)
+	}
+	if w.ov != nil {
+		if len(w.kinds) == 0 {
+			w.kinds = make(map[string]fs.FileMode, n)
+		}
+		w.ov.Grow(n)
+	}
 }
 
 // insideTree reports whether the link at p (inside root) resolves inside root,
@@ -287,7 +318,7 @@ func splitPath(p string) []string {
 // mkdirs makes the folder dest and its parents, refusing to go through a symlink
 // or a file.
 func (w *writer) mkdirs(dest string) error {
-	if dest == "." || dest == "" {
+	if dest == "." || dest == "" || w.dirs[dest] {
 		return nil
 	}
 	cur := ""

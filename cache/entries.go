@@ -136,10 +136,10 @@ func (e *Entries) put(key string, write func(*os.File) error) {
 
 // renameInto writes a temp file beside path and renames it there, without a sync:
 // what the store keeps carries its own checksum, so a torn file reads as a miss.
-func renameInto(path string, write func(*os.File) error) {
+func renameInto(path string, write func(*os.File) error) error {
 	f, err := atomicfile.CreateTemp(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
-		return
+		return err
 	}
 	err = write(f)
 	if cerr := f.Close(); err == nil {
@@ -151,6 +151,7 @@ func renameInto(path string, write func(*os.File) error) {
 	if err != nil {
 		os.Remove(f.Name())
 	}
+	return err
 }
 
 // MaybePrune runs Prune with the default limits unless it ran within the last hour

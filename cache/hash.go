@@ -15,8 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-
-	"github.com/layerpack/layerpack/internal/atomicfile"
 )
 
 // Hasher hashes the content of input files and folders. It remembers each file's hash
@@ -60,14 +58,20 @@ func (c *Cache) NewHasher() *Hasher {
 	return h
 }
 
-// Save writes the memo back, atomically.
+// Save writes the memo back, atomically but without a sync: the memo ends in a
+// checksum, so one torn by a crash reads as empty (files are hashed again), and
+// a sync would cost every build that hashed anything new.
 func (h *Hasher) Save() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.dirty || h.path == "" {
 		return nil
 	}
-	return atomicfile.WriteFile(h.path, encodeMemo(h.memo), 0o644)
+	b := encodeMemo(h.memo)
+	return renameInto(h.path, func(f *os.File) error {
+		_, err := f.Write(b)
+		return err
+	})
 }
 
 // The memo file: magic, then per file (sorted by path) the path's length and

@@ -65,6 +65,7 @@ func TestHasherMemo(t *testing.T) {
 	if os.Geteuid() == 0 {
 		// root reads anything; check the memo directly instead.
 		h2 := c.NewHasher()
+		<-h2.loaded
 		abs, _ := filepath.Abs(f)
 		if _, ok := h2.memo[abs]; !ok {
 			t.Fatal("memo not saved")

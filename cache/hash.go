@@ -24,15 +24,19 @@ import (
 // every build. A write changes the mtime; a tool that writes and then restores the
 // old mtime and size exactly would be missed (use --no-cache after such a tool).
 type Hasher struct {
-	path  string
-	mu    sync.Mutex
-	memo  map[string]memoEntry
-	dirty bool
-	trees map[string]string // tree hashes of this run: each arch of a layer asks again
+	path   string
+	mu     sync.Mutex
+	memoMu sync.RWMutex // guards memo and dirty: read by every file of every walk
+	memo   map[string]memoEntry
+	dirty  bool
+	trees  map[string]string // tree hashes of this run: each arch of a layer asks again
 	// walks are the trees hashed in this run, as walked: a builder that copies
 	// one goes through the same list instead of reading every folder again.
 	walks map[string][]Walked
 	busy  map[string]chan struct{} // trees being walked, closed when done
+	// loaded is closed once memo holds the saved memo; everything that reads
+	// or writes memo waits for it.
+	loaded chan struct{}
 }
 
 // Walked is one path of a tree Path hashed, in filepath.WalkDir's order.
@@ -52,9 +56,18 @@ type memoEntry struct {
 // NewHasher loads the memo from the cache (a missing or corrupt memo is just empty).
 func (c *Cache) NewHasher() *Hasher {
 	h := &Hasher{path: filepath.Join(c.Dir, "filehash.bin"), memo: map[string]memoEntry{}, trees: map[string]string{}, walks: map[string][]Walked{}, busy: map[string]chan struct{}{}}
-	if b, err := os.ReadFile(h.path); err == nil {
-		h.memo = decodeMemo(b)
-	}
+	// Decoded while the first tree is walked (it needs no memo; hashing does):
+	// a 100,000-file memo takes about as long as the walk's first half.
+	h.loaded = make(chan struct{})
+	go func() {
+		defer close(h.loaded)
+		if b, err := os.ReadFile(h.path); err == nil {
+			m := decodeMemo(b)
+			h.memoMu.Lock()
+			h.memo = m
+			h.memoMu.Unlock()
+		}
+	}()
 	return h
 }
 
@@ -62,8 +75,9 @@ func (c *Cache) NewHasher() *Hasher {
 // checksum, so one torn by a crash reads as empty (files are hashed again), and
 // a sync would cost every build that hashed anything new.
 func (h *Hasher) Save() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	<-h.loaded
+	h.memoMu.RLock()
+	defer h.memoMu.RUnlock()
 	if !h.dirty || h.path == "" {
 		return nil
 	}
@@ -107,13 +121,18 @@ func decodeMemo(b []byte) map[string]memoEntry {
 		crc32.ChecksumIEEE(b[:len(b)-4]) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return m
 	}
+	// The paths are substrings of one copy of the file: one allocation, not one
+	// a path.
+	all := string(b[len(memoMagic) : len(b)-4])
 	rest := b[len(memoMagic) : len(b)-4]
+	m = make(map[string]memoEntry, len(rest)/96)
 	for len(rest) > 0 {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || uint64(len(rest)-k) < n {
 			return map[string]memoEntry{}
 		}
-		p := string(rest[k : k+int(n)])
+		at := len(all) - len(rest) + k
+		p := all[at : at+int(n)]
 		rest = rest[k+int(n):]
 		var e memoEntry
 		var k1, k2, k3 int
@@ -209,6 +228,7 @@ func (h *Hasher) lines(root string, walked []Walked) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	<-h.loaded
 	lines := make([]string, len(walked))
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -223,13 +243,22 @@ func (h *Hasher) lines(root string, walked []Walked) ([]string, error) {
 				if lo >= len(walked) {
 					return
 				}
+				var path, line []byte // scratch: a file the memo knows costs one allocation, its line
 				for i := lo; i < min(lo+chunk, len(walked)); i++ {
 					w := &walked[i]
-					a := abs
+					path = append(path[:0], abs...)
 					if w.Rel != "." {
-						a = abs + string(filepath.Separator) + filepath.FromSlash(w.Rel)
+						path = append(append(path, filepath.Separator), filepath.FromSlash(w.Rel)...)
 					}
-					sum, err := h.entry(w.Path, a, w.Info)
+					if m, ok := h.remembered(path, w.Info); ok {
+						line = append(append(line[:0], w.Rel...), 0, 'f', ':')
+						if w.Info.Mode()&0o111 != 0 {
+							line[len(w.Rel)+1] = 'x'
+						}
+						lines[i] = string(hex.AppendEncode(line, m.Sum[:]))
+						continue
+					}
+					sum, err := h.entry(w.Path, string(path), w.Info)
 					if err != nil {
 						// The error of the first path in walk order, as a serial walk gives.
 						mu.Lock()
@@ -251,6 +280,19 @@ func (h *Hasher) lines(root string, walked []Walked) ([]string, error) {
 	return lines, nil
 }
 
+// remembered is the memo's entry for the regular file at abs when its stat
+// data is info's.
+func (h *Hasher) remembered(abs []byte, info fs.FileInfo) (memoEntry, bool) {
+	sys, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || !info.Mode().IsRegular() {
+		return memoEntry{}, false
+	}
+	h.memoMu.RLock()
+	m, ok := h.memo[string(abs)] // no allocation for the key
+	h.memoMu.RUnlock()
+	return m, ok && m.Size == info.Size() && m.Mtime == info.ModTime().UnixNano() && m.Ino == sys.Ino
+}
+
 func (h *Hasher) entry(path, abs string, info fs.FileInfo) (string, error) {
 	switch {
 	case info.IsDir():
@@ -270,12 +312,13 @@ func (h *Hasher) entry(path, abs string, info fs.FileInfo) (string, error) {
 }
 
 func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, error) {
+	<-h.loaded
 	var key memoEntry
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		key = memoEntry{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Ino: sys.Ino}
-		h.mu.Lock()
+		h.memoMu.RLock()
 		m, ok := h.memo[abs]
-		h.mu.Unlock()
+		h.memoMu.RUnlock()
 		if ok && m.Size == key.Size && m.Mtime == key.Mtime && m.Ino == key.Ino {
 			return m.Sum, nil
 		}
@@ -291,10 +334,10 @@ func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, er
 	}
 	d.Sum(key.Sum[:0])
 	if key.Ino != 0 {
-		h.mu.Lock()
+		h.memoMu.Lock()
 		h.memo[abs] = key
 		h.dirty = true
-		h.mu.Unlock()
+		h.memoMu.Unlock()
 	}
 	return key.Sum, nil
 }
@@ -308,9 +351,10 @@ func (h *Hasher) Known(path string, info fs.FileInfo) []byte {
 		return nil
 	}
 	abs, _ := filepath.Abs(path)
-	h.mu.Lock()
+	<-h.loaded
+	h.memoMu.RLock()
 	m, ok := h.memo[abs]
-	h.mu.Unlock()
+	h.memoMu.RUnlock()
 	if !ok || m.Size != info.Size() || m.Mtime != info.ModTime().UnixNano() || m.Ino != sys.Ino {
 		return nil
 	}

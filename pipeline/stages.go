@@ -42,6 +42,9 @@ type item struct {
 	sum     string       // the zip's CodeSha256, hashed as it was written
 	seen    *verify.Seen // what the zipper read of each file, so verify need not inflate it
 
+	// doc is the SBOM being made from the written zip while it is verified.
+	doc chan sbomDoc
+
 	cleanups []func()
 	done     bool // a stage settled the item (a cache hit); the rest is skipped
 }
@@ -293,7 +296,43 @@ func (x *item) writeZip(ctx context.Context) error {
 	x.synced = make(chan error, 1)
 	go func() { x.synced <- tmp.Sync() }()
 	x.onDone(func() { x.waitSync() })
+	x.startSBOM()
 	return nil
+}
+
+type sbomDoc struct {
+	b   []byte
+	err error
+}
+
+func (x *item) sbomPath() string {
+	return filepath.Join(x.o.OutDir, strings.TrimSuffix(x.it.File, ".zip")+".cdx.json")
+}
+
+func (x *item) sbomOptions() sbom.Options {
+	return sbom.Options{Name: x.it.Layer.Name, Architecture: string(x.it.Target.Arch), Time: x.o.Epoch}
+}
+
+// startSBOM makes the SBOM of the zip just written on a goroutine of its own:
+// verify reads the zip on one core, this on the other. The zip is opened now,
+// before place renames it.
+func (x *item) startSBOM() {
+	sum, err := base64.StdEncoding.DecodeString(x.sum)
+	if x.o.NoSBOM || err != nil || sbom.UpToDate(x.sbomPath(), x.sum, x.o.Epoch) {
+		return
+	}
+	f, err := os.Open(x.tmp.Name())
+	if err != nil {
+		return // writeSBOM reads the placed zip instead
+	}
+	x.doc = make(chan sbomDoc, 1)
+	o, name := x.sbomOptions(), x.r.Path
+	go func() {
+		b, err := sbom.Render(f, name, sum, o)
+		x.doc <- sbomDoc{b, err}
+	}()
+	doc := x.doc
+	x.onDone(func() { <-doc }) // a failed build still waits for it: nothing outlives Run
 }
 
 // waitSync waits for the zip's sync (once) and closes it.
@@ -398,10 +437,18 @@ func (x *item) writeSBOM(context.Context) error {
 	if x.o.NoSBOM {
 		return nil
 	}
-	it := x.it
-	out := filepath.Join(x.o.OutDir, strings.TrimSuffix(it.File, ".zip")+".cdx.json")
-	o := sbom.Options{Name: it.Layer.Name, Architecture: string(it.Target.Arch), Time: x.o.Epoch}
-	if err := sbom.WriteFile(out, x.r.Path, x.r.CodeSha256, o); err != nil {
+	out := x.sbomPath()
+	var err error
+	if x.doc != nil {
+		d := <-x.doc
+		x.doc <- d // for the cleanup's wait
+		if err = d.err; err == nil {
+			err = atomicfile.WriteFile(out, d.b, 0o644)
+		}
+	} else {
+		err = sbom.WriteFile(out, x.r.Path, x.r.CodeSha256, x.sbomOptions())
+	}
+	if err != nil {
 		x.r.Warnings = append(x.r.Warnings, verify.Finding{Severity: verify.Warning, Check: "sbom",
 			Message: fmt.Sprintf("writing the SBOM %s: %v", out, err)})
 		return nil

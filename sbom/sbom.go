@@ -25,8 +25,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/layerpack/layerpack/internal/atomicfile"
-	"github.com/layerpack/layerpack/internal/zipfile"
 	"github.com/layerpack/layerpack/internal/version"
+	"github.com/layerpack/layerpack/internal/zipfile"
 )
 
 // Options say what the zip is.
@@ -81,6 +81,37 @@ func fromZip(path string, sum []byte, o Options) (*cdx.BOM, error) {
 		return nil, err
 	}
 	defer zf.Close()
+	return describe(path, zf, sum, o)
+}
+
+// Render is the document of the zip open as f, whose SHA-256 is sum, encoded:
+// for a caller that holds the zip open (it may be renamed meanwhile). Errors
+// call the zip name. It closes f.
+func Render(f *os.File, name string, sum []byte, o Options) ([]byte, error) {
+	zf, err := zipfile.OpenFile(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	defer zf.Close()
+	bom, err := describe(name, zf, sum, o)
+	if err != nil {
+		return nil, err
+	}
+	return Marshal(bom)
+}
+
+// UpToDate reports whether out holds the document of the zip whose CodeSha256
+// is codeSha256 (its serial number says so).
+func UpToDate(out, codeSha256 string, t time.Time) bool {
+	if codeSha256 == "" {
+		return false
+	}
+	old, err := os.ReadFile(out)
+	return err == nil && bytes.Contains(old, []byte(`"serialNumber": "`+Serial(codeSha256, t)+`"`))
+}
+
+func describe(path string, zf *zipfile.File, sum []byte, o Options) (*cdx.BOM, error) {
 	c := &collector{byRef: map[string]*cdx.Component{}}
 	for _, e := range zf.Reader.File {
 		if e.FileInfo().IsDir() {
@@ -122,10 +153,8 @@ func Marshal(bom *cdx.BOM) ([]byte, error) {
 // holds the document for this zip (the serial number says so), so an unchanged build
 // reads no zip.
 func WriteFile(out, zipPath, codeSha256 string, o Options) error {
-	if codeSha256 != "" {
-		if old, err := os.ReadFile(out); err == nil && bytes.Contains(old, []byte(`"serialNumber": "`+Serial(codeSha256, o.Time)+`"`)) {
-			return nil
-		}
+	if UpToDate(out, codeSha256, o.Time) {
+		return nil
 	}
 	// The CodeSha256 the zip was written with is its hash: no need to read it all.
 	sum, err := base64.StdEncoding.DecodeString(codeSha256)

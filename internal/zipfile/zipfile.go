@@ -119,16 +119,25 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
+	zf, err := OpenFile(f)
 	if err != nil {
 		f.Close()
+		return nil, err
+	}
+	return zf, nil
+}
+
+// OpenFile reads the central directory of the zip open as f. The File owns f:
+// its Close closes f.
+func OpenFile(f *os.File) (*File, error) {
+	st, err := f.Stat()
+	if err != nil {
 		return nil, err
 	}
 	win := NewWindow(f, st.Size())
 	zr, err := zip.NewReader(win, st.Size())
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return nil, fmt.Errorf("opening %s: %w", f.Name(), err)
 	}
 	return &File{Reader: zr, Size: st.Size(), win: win, f: f}, nil
 }

@@ -1,7 +1,7 @@
 package builders
 
 import (
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,26 +14,37 @@ import (
 // zipper, with no copy, link or folder made for it in the stage. The pipeline
 // zips the stage and the overlay together; a name in both is an error.
 type Overlay struct {
-	mu      sync.Mutex
-	entries map[string]zipper.Entry // by name without the folder's trailing "/"
+	mu sync.Mutex
+	// list is the entries in the order first put; at is each one's index in
+	// it, by name without the folder's trailing "/". Builders put in walk
+	// order, nearly name order, so Entries sorts little.
+	list []zipper.Entry
+	at   map[string]int
 }
 
 // NewOverlay returns an empty overlay.
-func NewOverlay() *Overlay { return &Overlay{entries: map[string]zipper.Entry{}} }
+func NewOverlay() *Overlay { return &Overlay{at: map[string]int{}} }
 
 // Put adds or replaces the entry e (its Name as zipper.Entry wants it).
 func (o *Overlay) Put(e zipper.Entry) {
 	o.mu.Lock()
-	o.entries[strings.TrimSuffix(e.Name, "/")] = e
-	o.mu.Unlock()
+	defer o.mu.Unlock()
+	name := strings.TrimSuffix(e.Name, "/")
+	if i, ok := o.at[name]; ok {
+		o.list[i] = e
+		return
+	}
+	o.at[name] = len(o.list)
+	o.list = append(o.list, e)
 }
 
 // Grow makes room for n more entries, when the overlay is still empty.
 func (o *Overlay) Grow(n int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.entries) == 0 {
-		o.entries = make(map[string]zipper.Entry, n)
+	if len(o.list) == 0 {
+		o.at = make(map[string]int, n)
+		o.list = make([]zipper.Entry, 0, n)
 	}
 }
 
@@ -41,8 +52,11 @@ func (o *Overlay) Grow(n int) {
 func (o *Overlay) Get(name string) (zipper.Entry, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	e, ok := o.entries[name]
-	return e, ok
+	i, ok := o.at[name]
+	if !ok {
+		return zipper.Entry{}, false
+	}
+	return o.list[i], true
 }
 
 // Len is the number of entries.
@@ -52,7 +66,7 @@ func (o *Overlay) Len() int {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.entries)
+	return len(o.list)
 }
 
 // Entries returns the entries sorted by name.
@@ -62,10 +76,7 @@ func (o *Overlay) Entries() []zipper.Entry {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make([]zipper.Entry, 0, len(o.entries))
-	for _, e := range o.entries {
-		out = append(out, e)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	out := slices.Clone(o.list)
+	slices.SortFunc(out, func(a, b zipper.Entry) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

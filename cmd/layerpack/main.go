@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -60,7 +61,9 @@ func main() {
 	// containerd's fsverity probe on local caches) are noise in a build log.
 	logrus.SetLevel(logrus.ErrorLevel)
 	stop := startProfile(os.Getenv("LAYERPACK_CPUPROFILE"))
+	stopTrace := startTrace(os.Getenv("LAYERPACK_TRACE"))
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stopTrace()
 	stop()
 	os.Exit(code)
 }
@@ -82,6 +85,26 @@ func startProfile(path string) (stop func()) {
 		return func() {}
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// startTrace writes an execution trace to path (`go tool trace FILE`: which
+// goroutine waited for which, the wall-clock view a CPU profile lacks); ""
+// does nothing.
+func startTrace(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		if err = trace.Start(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "layerpack: LAYERPACK_TRACE:", err)
+		return func() {}
+	}
+	return func() { trace.Stop(); f.Close() }
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

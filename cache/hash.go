@@ -44,6 +44,11 @@ type Walked struct {
 	Path string
 	Rel  string // Path relative to the tree, slash-separated; "." for the tree itself
 	Info fs.FileInfo
+	// Sum is the SHA-256 of a regular file's content as hashed for the key
+	// (HasSum): a builder that zips the file passes it on instead of asking
+	// the memo again.
+	Sum    [sha256.Size]byte
+	HasSum bool
 }
 
 type memoEntry struct {
@@ -250,15 +255,27 @@ func (h *Hasher) lines(root string, walked []Walked) ([]string, error) {
 					if w.Rel != "." {
 						path = append(append(path, filepath.Separator), filepath.FromSlash(w.Rel)...)
 					}
-					if m, ok := h.remembered(path, w.Info); ok {
-						line = append(append(line[:0], w.Rel...), 0, 'f', ':')
-						if w.Info.Mode()&0o111 != 0 {
-							line[len(w.Rel)+1] = 'x'
+					var err error
+					if w.Info.Mode().IsRegular() {
+						if m, ok := h.remembered(path, w.Info); ok {
+							w.Sum = m.Sum
+						} else {
+							w.Sum, err = h.file(w.Path, string(path), w.Info)
 						}
-						lines[i] = string(hex.AppendEncode(line, m.Sum[:]))
-						continue
+						if err == nil {
+							w.HasSum = true
+							line = append(append(line[:0], w.Rel...), 0, 'f', ':')
+							if w.Info.Mode()&0o111 != 0 {
+								line[len(w.Rel)+1] = 'x'
+							}
+							lines[i] = string(hex.AppendEncode(line, w.Sum[:]))
+							continue
+						}
 					}
-					sum, err := h.entry(w.Path, string(path), w.Info)
+					var sum string
+					if err == nil {
+						sum, err = h.entry(w.Path, string(path), w.Info)
+					}
 					if err != nil {
 						// The error of the first path in walk order, as a serial walk gives.
 						mu.Lock()

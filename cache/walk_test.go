@@ -128,6 +128,18 @@ func TestWalkTreeMatchesWalkDir(t *testing.T) {
 					w.Info.Size() != ww.Info.Size() || !os.SameFile(w.Info, ww.Info) {
 					t.Fatalf("%s: path %d is %s (%s, %v), want %s (%s, %v)", p, i, w.Path, w.Rel, w.Info.Mode(), ww.Path, ww.Rel, ww.Info.Mode())
 				}
+				// A regular file carries the sum its line was made from.
+				if w.Info.Mode().IsRegular() {
+					b, err := os.ReadFile(w.Path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !w.HasSum || w.Sum != sha256.Sum256(b) {
+						t.Fatalf("%s run %d: %s has sum %x (%v), want its content's", p, run, w.Rel, w.Sum, w.HasSum)
+					}
+				} else if w.HasSum {
+					t.Fatalf("%s: %s is not a regular file but has a sum", p, w.Rel)
+				}
 			}
 			must(t, h.Save())
 		}

@@ -178,11 +178,12 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("%s is not a regular file, folder or symlink", src)
 		}
-		return w.file(real, path.Join(dest, filepath.Base(src)), st, mode)
+		return w.file(real, path.Join(dest, filepath.Base(src)), st, mode, nil)
 	}
 	root := real
 	// rel is p's slash path below root, clean.
-	visit := func(p, rel string, info fs.FileInfo) error {
+	// sum is the file's SHA-256 when the key's walk hashed it, else nil.
+	visit := func(p, rel string, info fs.FileInfo, sum []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -200,7 +201,7 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 			}
 			return w.symlink(link, target)
 		case info.Mode().IsRegular():
-			return w.file(p, target, info, mode)
+			return w.file(p, target, info, mode, sum)
 		}
 		return fmt.Errorf("%s is not a regular file, folder or symlink", rel)
 	}
@@ -208,8 +209,13 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 		// The cache key's hash just walked this tree: copy what it hashed.
 		if list, ok := w.walked(root); ok {
 			w.grow(len(list))
-			for _, e := range list {
-				if err := visit(e.Path, e.Rel, e.Info); err != nil {
+			for i := range list {
+				e := &list[i]
+				var sum []byte
+				if e.HasSum {
+					sum = e.Sum[:]
+				}
+				if err := visit(e.Path, e.Rel, e.Info, sum); err != nil {
 					return err
 				}
 			}
@@ -225,7 +231,7 @@ func (w *writer) copy(ctx context.Context, src, dest string, mode fs.FileMode) e
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		return visit(p, filepath.ToSlash(rel), info)
+		return visit(p, filepath.ToSlash(rel), info, nil)
 	})
 }
 
@@ -429,7 +435,7 @@ func (w *writer) symlink(link, rel string) error {
 // link (no bytes copied; safe because the staged tree is only read from here on
 // and no path is ever opened for writing); a forced mode needs a real copy, so the
 // user's file keeps its own.
-func (w *writer) file(src, rel string, info fs.FileInfo, force fs.FileMode) error {
+func (w *writer) file(src, rel string, info fs.FileInfo, force fs.FileMode, sum []byte) error {
 	if err := w.claim(rel); err != nil {
 		return err
 	}
@@ -441,7 +447,7 @@ func (w *writer) file(src, rel string, info fs.FileInfo, force fs.FileMode) erro
 		}
 		w.kinds[rel] = 0
 		e := zipper.Entry{Name: rel, Mode: perm, Size: info.Size(), Open: openSame(src, info)}
-		if w.known != nil {
+		if e.Sum = sum; sum == nil && w.known != nil {
 			e.Sum = w.known(src, info)
 		}
 		w.ov.Put(e)

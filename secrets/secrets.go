@@ -85,8 +85,9 @@ func InPackage(name string) bool {
 			return true
 		}
 	}
-	// ruby/gems/3.3.0/gems/NAME-VERSION/...
-	return gemsRe.MatchString(name)
+	// ruby/gems/3.3.0/gems/NAME-VERSION/... (the regexp only where it can match:
+	// this runs for every file of a layer, several times)
+	return strings.Contains(name, "ruby/gems/") && gemsRe.MatchString(name)
 }
 
 var gemsRe = regexp.MustCompile(`(^|/)ruby/gems/[^/]+/(gems|bundler/gems)/`)

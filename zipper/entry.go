@@ -16,6 +16,17 @@ import (
 )
 
 // Entry is one thing to put in an archive.
+// ExactReader is a source that reads a file of known length and tells whether
+// it ends there, in one read where it can instead of two (a regular file read
+// with plain system calls: a read shorter than asked is its end). Entry.Open
+// may return one; the zipper then uses ReadExact for files it holds whole.
+type ExactReader interface {
+	// ReadExact fills buf from the start of the file; n is how much it got
+	// (less than len(buf): the file is shorter), more whether the file goes on
+	// past len(buf). A buf with spare capacity lets it read one byte past.
+	ReadExact(buf []byte) (n int, more bool, err error)
+}
+
 type Entry struct {
 	// Name is the slash-separated path inside the archive, relative, without
 	// "." or ".." elements. Folders end in "/" (a folder Mode adds it).
@@ -30,6 +41,7 @@ type Entry struct {
 	// Open returns the content of a regular file. It may be called more than
 	// once (a large file that deflate does not shrink is read twice) and must
 	// give the same bytes each time. Nil is allowed when Size is 0.
+	// The ReadCloser may be an ExactReader.
 	Open func() (io.ReadCloser, error)
 	// Sum is the SHA-256 of a regular file's content, when the caller already
 	// knows it (from a hash it keeps of its inputs). With Options.Reuse, a file

@@ -412,8 +412,18 @@ func readExactly(it *item, buf []byte) error {
 	if err != nil {
 		return fmt.Errorf("zipper: entry %q: open: %w", it.name, err)
 	}
-	n, err := io.ReadFull(rc, buf)
-	if err == nil {
+	var n int
+	if x, ok := rc.(ExactReader); ok {
+		var more bool
+		n, more, err = x.ReadExact(buf)
+		switch {
+		case err != nil:
+		case more:
+			err = fmt.Errorf("zipper: entry %q: %w: more than %d bytes", it.name, ErrChanged, it.size)
+		case n < len(buf):
+			err = io.ErrUnexpectedEOF
+		}
+	} else if n, err = io.ReadFull(rc, buf); err == nil {
 		var one [1]byte
 		var k int
 		k, err = io.ReadFull(rc, one[:])
@@ -424,7 +434,8 @@ func readExactly(it *item, buf []byte) error {
 		case nil:
 			err = fmt.Errorf("zipper: entry %q: %w: more than %d bytes", it.name, ErrChanged, it.size)
 		}
-	} else if err == io.EOF || err == io.ErrUnexpectedEOF {
+	}
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = fmt.Errorf("zipper: entry %q: %w: read %d of %d bytes", it.name, ErrChanged, n, it.size)
 	}
 	if err != nil && !errors.Is(err, ErrChanged) {

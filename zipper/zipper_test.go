@@ -767,6 +767,47 @@ func (r *cancelReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// exactFile is a source that is an ExactReader.
+type exactFile struct{ *strings.Reader }
+
+func (exactFile) Close() error { return nil }
+
+func (e exactFile) ReadExact(buf []byte) (int, bool, error) {
+	n, _ := io.ReadFull(e.Reader, buf)
+	return n, e.Reader.Len() > 0, nil
+}
+
+func exactOpen(s string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return exactFile{strings.NewReader(s)}, nil }
+}
+
+// A source that is an ExactReader gives the archive a plain one gives.
+func TestExactReaderSameBytes(t *testing.T) {
+	for _, lim := range []limits{defaultLimits, {small: 2, budget: 1 << 20, spillMem: 4 << 10, chunk: 2, lookahead: 4}} {
+		var plain, exact bytes.Buffer
+		for _, c := range []struct {
+			buf  *bytes.Buffer
+			open func(string) func() (io.ReadCloser, error)
+		}{
+			{&plain, func(s string) func() (io.ReadCloser, error) {
+				return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(s)), nil }
+			}},
+			{&exact, exactOpen},
+		} {
+			var entries []Entry
+			for i, s := range []string{"", "a", "abcdef", strings.Repeat("layer ", 5000), strings.Repeat("x", 4096)} {
+				entries = append(entries, Entry{Name: fmt.Sprintf("f%d", i), Mode: 0o644, Size: int64(len(s)), Open: c.open(s)})
+			}
+			if _, err := write(t.Context(), c.buf, entries, Options{Level: 6, Time: goldenTime(t)}, lim); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(plain.Bytes(), exact.Bytes()) {
+			t.Errorf("small %d: an ExactReader source changed the archive", lim.small)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	failOpen := func() (io.ReadCloser, error) { return nil, errBoom }
 	failRead := func() (io.ReadCloser, error) {
@@ -786,6 +827,8 @@ func TestErrors(t *testing.T) {
 			{failClose, `zipper: entry "d/f": close: boom`, errBoom},
 			{short, `zipper: entry "d/f": file changed while zipping: read 3 of 6 bytes`, ErrChanged},
 			{long, `zipper: entry "d/f": file changed while zipping: more than 6 bytes`, ErrChanged},
+			{exactOpen("abc"), `zipper: entry "d/f": file changed while zipping: read 3 of 6 bytes`, ErrChanged},
+			{exactOpen("abcdefgh"), `zipper: entry "d/f": file changed while zipping: more than 6 bytes`, ErrChanged},
 		} {
 			entries := []Entry{memFile("a", "a"), {Name: "d/f", Size: 6, Open: tc.open}, memFile("z", "z")}
 			_, err := write(t.Context(), io.Discard, entries, Options{Level: 6}, lim)

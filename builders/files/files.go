@@ -540,6 +540,40 @@ func (f *rawFile) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadExact is zipper.ExactReader: with room for one byte more, a single read
+// that returns exactly len(buf) bytes has met the end of the file (a regular
+// file's read is short only there); anything else reads on as io.ReadFull would.
+func (f *rawFile) ReadExact(buf []byte) (int, bool, error) {
+	ext := buf
+	if cap(buf) > len(buf) {
+		ext = buf[:len(buf)+1]
+	}
+	n := 0
+	for n < len(ext) {
+		ask := len(ext) - n
+		k, err := f.Read(ext[n:])
+		if err == io.EOF {
+			return n, false, nil
+		}
+		if err != nil {
+			return min(n, len(buf)), false, err
+		}
+		if n += k; k < ask && n == len(buf) && len(ext) > len(buf) {
+			return n, false, nil // shorter than asked, right at len(buf): the end
+		}
+	}
+	if n > len(buf) {
+		return len(buf), true, nil
+	}
+	// No room for a byte more: ask for one.
+	var one [1]byte
+	k, err := f.Read(one[:])
+	if err == io.EOF {
+		return n, false, nil
+	}
+	return n, k > 0, err
+}
+
 func (f *rawFile) Close() error {
 	if err := syscall.Close(f.fd); err != nil {
 		return &fs.PathError{Op: "close", Path: f.name, Err: err}

@@ -55,13 +55,16 @@ func TestOpenSame(t *testing.T) {
 			f.Close()
 			os.Chtimes(p, time.Time{}, walked.ModTime().Add(time.Second))
 		},
-		"a symlink":  func() { os.Remove(p); os.Symlink(p+".other", p); os.WriteFile(p+".other", []byte("x"), 0o644) },
-		"a fifo":     func() { os.Remove(p); syscall.Mkfifo(p, 0o644) },
-		"truncated":  func() { os.Truncate(p, 3) },
-		"a folder":   func() { os.Remove(p); os.Mkdir(p, 0o755) },
-		"vanished":   func() { os.Remove(p) },
-		"regrown":    func() { os.WriteFile(p, []byte("walked content, longer"), 0o644) },
-		"same bytes": func() { os.WriteFile(p, []byte("walked content"), 0o644); os.Chtimes(p, time.Time{}, time.Now().Add(time.Hour)) },
+		"a symlink": func() { os.Remove(p); os.Symlink(p+".other", p); os.WriteFile(p+".other", []byte("x"), 0o644) },
+		"a fifo":    func() { os.Remove(p); syscall.Mkfifo(p, 0o644) },
+		"truncated": func() { os.Truncate(p, 3) },
+		"a folder":  func() { os.Remove(p); os.Mkdir(p, 0o755) },
+		"vanished":  func() { os.Remove(p) },
+		"regrown":   func() { os.WriteFile(p, []byte("walked content, longer"), 0o644) },
+		"same bytes": func() {
+			os.WriteFile(p, []byte("walked content"), 0o644)
+			os.Chtimes(p, time.Time{}, time.Now().Add(time.Hour))
+		},
 	}
 	for name, swap := range swaps {
 		t.Run(name, func(t *testing.T) {
@@ -90,5 +93,45 @@ func TestOpenSame(t *testing.T) {
 				t.Fatal("open blocked")
 			}
 		})
+	}
+}
+
+// ReadExact says where a file ends in one read when the buffer has room for a
+// byte more, and still tells a shorter, a longer and an exact file apart
+// without that room.
+func TestReadExact(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	for _, tc := range []struct {
+		content  string
+		size     int // len(buf)
+		spare    int // cap(buf) - len(buf)
+		n        int
+		wantMore bool
+	}{
+		{"abcd", 4, 1, 4, false},
+		{"abcd", 4, 0, 4, false},
+		{"abcde", 4, 1, 4, true},
+		{"abcde", 4, 0, 4, true},
+		{"abc", 4, 1, 3, false},
+		{"abc", 4, 0, 3, false},
+		{"", 0, 0, 0, false},
+		{"x", 0, 0, 0, true},
+		{"x", 0, 8, 0, true},
+	} {
+		if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := os.Lstat(p)
+		rc, err := openSame(p, st)()
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, tc.size, tc.size+tc.spare)
+		n, more, err := rc.(*rawFile).ReadExact(buf)
+		rc.Close()
+		if err != nil || n != tc.n || more != tc.wantMore || string(buf[:n]) != tc.content[:n] {
+			t.Errorf("%q into %d (+%d): n %d more %v err %v, want n %d more %v", tc.content, tc.size, tc.spare, n, more, err, tc.n, tc.wantMore)
+		}
 	}
 }

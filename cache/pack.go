@@ -8,8 +8,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/layerpack/layerpack/internal/atomicfile"
 )
 
 // Pack is the zipper's Reuse store for one layer and architecture: the blobs of
@@ -25,14 +23,21 @@ type Pack struct {
 	old  map[string][]byte
 	mu   sync.Mutex
 	used map[string][]byte
+	size int  // bytes in used
 	new  bool // a blob not in old was used or put
 }
 
 const (
 	packMagic = "LPK1"
-	// packMaxBlob: blobs up to this size (a file under 4 KiB compresses to less,
-	// with the blob's header) go to the pack.
-	packMaxBlob = 8 << 10
+	// packMaxBlob: blobs up to this size go to the pack, the rest to the
+	// shared Entries. A file per blob costs a create and a rename each, which
+	// measured 0.2 to 0.9 ms on ext4 (a 198 MB node_modules layer has 2,700
+	// blobs over 8 KiB): one pack file for them is cheaper than that.
+	packMaxBlob   = 256 << 10
+	packSmallBlob = 8 << 10
+	// packBudget bounds what one build puts in a pack (it is held in memory
+	// until Close); past it, blobs go to Entries.
+	packBudget = 64 << 20
 	// packMaxBytes bounds what a pack file may hold or be read as.
 	packMaxBytes = 256 << 20
 	// PacksMaxAge: a pack not rewritten for this long is removed by Prune.
@@ -68,15 +73,21 @@ func readLimited(path string, max int64) ([]byte, error) {
 	return b, err
 }
 
-// GetSmall returns a small blob from the pack.
+// GetSmall returns a blob from the pack (not from Entries, where PutSmall
+// sends what the pack does not take: the zipper asks Get for those when a file
+// access is worth it).
 func (p *Pack) GetSmall(key string) ([]byte, bool) {
 	b, ok := p.old[key] // old is never written after Pack returns
-	if ok {
-		p.mu.Lock()
-		p.used[key] = b
-		p.mu.Unlock()
+	if !ok {
+		return nil, false
 	}
-	return b, ok
+	p.mu.Lock()
+	if _, seen := p.used[key]; !seen {
+		p.used[key] = b
+		p.size += len(b)
+	}
+	p.mu.Unlock()
+	return b, true
 }
 
 // PutSmall keeps a small blob for the next pack (a large one goes to Entries).
@@ -86,7 +97,18 @@ func (p *Pack) PutSmall(key string, blob []byte) {
 		return
 	}
 	p.mu.Lock()
+	// The blob of a file under 4 KiB (under 8 KiB, header included) stays
+	// whatever the budget: the zipper looks for those nowhere else.
+	if _, seen := p.used[key]; !seen && len(blob) > packSmallBlob && p.size+len(blob) > packBudget {
+		p.mu.Unlock()
+		p.Put(key, blob)
+		return
+	}
+	if old, seen := p.used[key]; seen {
+		p.size -= len(old)
+	}
 	p.used[key] = slices.Clone(blob)
+	p.size += len(blob)
 	p.new = true
 	p.mu.Unlock()
 }
@@ -109,7 +131,12 @@ func (p *Pack) Close() {
 	if os.MkdirAll(filepath.Dir(p.path), 0o755) != nil {
 		return
 	}
-	_ = atomicfile.WriteFile(p.path, encodePack(p.used), 0o644)
+	// Unsynced, like the blobs: a torn pack fails its checksum and reads as empty.
+	b := encodePack(p.used)
+	_ = renameInto(p.path, func(f *os.File) error {
+		_, err := f.Write(b)
+		return err
+	})
 }
 
 func touch(path string) {

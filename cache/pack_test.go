@@ -31,9 +31,10 @@ func TestPackRoundTrip(t *testing.T) {
 	if b, ok := p.GetSmall(key(1)); !ok || string(b) != "blob one" {
 		t.Fatalf("GetSmall(1) = %q, %v", b, ok)
 	}
-	if _, ok := p.GetSmall(key(3)); ok {
+	if _, ok := p.old[key(3)]; ok {
 		t.Fatal("a large blob is in the pack")
 	}
+
 	p.PutSmall(key(4), []byte("blob four"))
 	p.Close() // used 1 and put 4: 2 is dropped
 
@@ -119,5 +120,39 @@ func TestKnown(t *testing.T) {
 	st, _ = os.Lstat(f)
 	if got := c.NewHasher().Known(f, st); got != nil {
 		t.Fatalf("Known after a change = %x, want nil", got)
+	}
+}
+
+// A build puts at most packBudget bytes in its pack; the rest goes to the entry
+// store and is still found.
+func TestPackBudget(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := key(200)[32:]
+	p := c.Entries().Pack(name)
+	blob := bytes.Repeat([]byte("y"), packMaxBlob)
+	n := packBudget/packMaxBlob + 3
+	for i := range n {
+		p.PutSmall(key(1000+i), blob)
+	}
+	p.Close()
+	p = c.Entries().Pack(name)
+	inPack := 0
+	for i := range n {
+		if _, ok := p.old[key(1000+i)]; ok {
+			inPack++
+		}
+		b, ok := p.GetSmall(key(1000 + i))
+		if !ok {
+			b, ok = p.Get(key(1000 + i))
+		}
+		if !ok || !bytes.Equal(b, blob) {
+			t.Fatalf("blob %d lost", i)
+		}
+	}
+	if inPack != packBudget/packMaxBlob {
+		t.Errorf("%d blobs in the pack, want the %d its budget holds", inPack, packBudget/packMaxBlob)
 	}
 }

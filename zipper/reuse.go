@@ -26,10 +26,12 @@ type Reuse interface {
 	Put(key string, blob []byte)
 }
 
-// SmallReuse is a Reuse that also keeps the entries of files under 4 KiB, where
-// a lookup must cost no file access to beat compressing again (a store held in
-// memory, loaded at once). Write sends those through GetSmall and PutSmall, and
-// never to Get and Put.
+// SmallReuse is a Reuse that also keeps entries in memory, loaded at once, so
+// a lookup costs no file access: what files under 4 KiB need to beat
+// compressing again, and cheaper than a file per entry for the rest. Write
+// sends every file it holds whole to PutSmall, which may pass it on to Put; it
+// looks in GetSmall, and for files of 4 KiB and more then in Get. Files under
+// 4 KiB never go to Get or Put.
 type SmallReuse interface {
 	Reuse
 	GetSmall(key string) ([]byte, bool)
@@ -113,13 +115,35 @@ func decodeBlob(b []byte, usize int64) (method uint16, crc uint32, head, data []
 	return 0, 0, nil, nil, false
 }
 
+// reuseGet is where the entry of a file of size may be found: with a
+// SmallReuse its in-memory store, and for a file large enough that a file
+// access beats compressing it again, then the plain store (where SmallReuse
+// sends what it does not keep); nil when nowhere.
+func (z *zw) reuseGet(size int64) func(string) ([]byte, bool) {
+	sr, small := z.opt.Reuse.(SmallReuse)
+	switch {
+	case small && size < z.lim.reuseMin:
+		return sr.GetSmall
+	case small:
+		return func(key string) ([]byte, bool) {
+			if b, ok := sr.GetSmall(key); ok {
+				return b, ok
+			}
+			return sr.Get(key)
+		}
+	case size < z.lim.reuseMin:
+		return nil
+	}
+	return z.opt.Reuse.Get
+}
+
 // smallReused is inMemory for a file whose compressed form may be in the
 // Reuse store; what it compresses goes there.
 func (w *worker) smallReused(j *job, in, sum []byte, sr SmallReuse) {
 	key := w.z.reuseKey(sum)
-	get, put := w.z.opt.Reuse.Get, w.z.opt.Reuse.Put
+	get, put := w.z.reuseGet(j.it.size), w.z.opt.Reuse.Put
 	if sr != nil {
-		get, put = sr.GetSmall, sr.PutSmall
+		put = sr.PutSmall
 	}
 	if b, ok := get(key); ok {
 		if method, crc, _, data, ok := decodeBlob(b, j.it.size); ok {
@@ -254,13 +278,9 @@ func (w *worker) known(j *job) bool {
 		w.hashed(j, it.sum)
 		return true
 	}
-	get := w.z.opt.Reuse.Get
-	if it.size < w.z.lim.reuseMin {
-		sr, ok := w.z.opt.Reuse.(SmallReuse)
-		if !ok {
-			return false
-		}
-		get = sr.GetSmall
+	get := w.z.reuseGet(it.size)
+	if get == nil {
+		return false
 	}
 	b, ok := get(w.z.reuseKey(it.sum))
 	if !ok {

@@ -390,12 +390,12 @@ func (w *worker) small(j *job) error {
 			}
 			return nil
 		}
-		if w.z.opt.Reuse != nil && it.size >= w.z.lim.reuseMin {
-			w.smallReused(j, in, sum[:], nil)
-			return nil
-		}
 		if sr, ok := w.z.opt.Reuse.(SmallReuse); ok {
 			w.smallReused(j, in, sum[:], sr)
+			return nil
+		}
+		if w.z.opt.Reuse != nil && it.size >= w.z.lim.reuseMin {
+			w.smallReused(j, in, sum[:], nil)
 			return nil
 		}
 	}

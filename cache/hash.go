@@ -328,6 +328,9 @@ func (h *Hasher) entry(path, abs string, info fs.FileInfo) (string, error) {
 	return exec + hex.EncodeToString(sum[:]), err
 }
 
+// hashBufs are the read buffers of file.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, error) {
 	<-h.loaded
 	var key memoEntry
@@ -346,7 +349,12 @@ func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, er
 	}
 	defer f.Close()
 	d := sha256.New()
-	if _, err := io.Copy(d, f); err != nil {
+	buf := hashBufs.Get().(*[]byte)
+	// Only the Reader of f: io.CopyBuffer would take its WriteTo, which
+	// allocates a buffer for every file.
+	_, err = io.CopyBuffer(d, struct{ io.Reader }{f}, *buf)
+	hashBufs.Put(buf)
+	if err != nil {
 		return key.Sum, fmt.Errorf("hashing %s: %w", path, err)
 	}
 	d.Sum(key.Sum[:0])

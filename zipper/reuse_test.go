@@ -341,3 +341,39 @@ func TestReuseKnownSums(t *testing.T) {
 		t.Errorf("wrong sums: %d of %d files opened, want all", len(opened()), files)
 	}
 }
+
+// A file held whole goes to the in-memory store whatever its size (a file a
+// blob costs more); one of 4 KiB or more is also found in the plain store,
+// where a SmallReuse sends what it does not keep.
+func TestSmallReuseRouting(t *testing.T) {
+	data := textLines(10 << 10) // over 4 KiB, held whole
+	if len(data) < 4<<10 || int64(len(data)) > defaultLimits.small {
+		t.Fatalf("fixture of %d bytes is not a 4 KiB+ file held whole", len(data))
+	}
+	entries := []Entry{memFile("a.js", data)}
+	opt := Options{Level: 6, Time: goldenTime(t)}
+	var want bytes.Buffer
+	if _, err := Write(t.Context(), &want, entries, opt); err != nil {
+		t.Fatal(err)
+	}
+	first := smallMem{newMemReuse(), newMemReuse()}
+	opt.Reuse = first
+	var got bytes.Buffer
+	if _, err := Write(t.Context(), &got, entries, opt); err != nil {
+		t.Fatal(err)
+	}
+	if first.small.puts != 1 || first.puts != 0 {
+		t.Fatalf("PutSmall %d, Put %d: want the entry in the in-memory store", first.small.puts, first.puts)
+	}
+	// The same blob, now in the plain store only: still found there.
+	moved := smallMem{newMemReuse(), newMemReuse()}
+	moved.blobs = first.small.blobs
+	opt.Reuse = moved
+	got.Reset()
+	if _, err := Write(t.Context(), &got, entries, opt); err != nil {
+		t.Fatal(err)
+	}
+	if moved.hits != 1 || !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("plain-store hits %d (want 1); archive same: %v", moved.hits, bytes.Equal(got.Bytes(), want.Bytes()))
+	}
+}

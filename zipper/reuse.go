@@ -159,12 +159,16 @@ func (w *worker) smallReused(j *job, in, sum []byte, sr SmallReuse) {
 			return
 		}
 	}
+	// The blob's head is copied first: once deflated, inMemory gives in back
+	// to the pool, where another worker may already be reading a file into it.
+	var hb [InspectShort]byte
+	head := hb[:copy(hb[:], in)]
 	w.inMemory(j, in, in)
 	data := j.data
 	if j.method == methodStore && (sr == nil || j.it.size >= w.z.lim.reuseMin) {
 		data = nil // a SmallReuse keeps small stored files whole, so they need no read
 	}
-	w.put(put, key, j, in, data)
+	w.put(put, key, j, head, data)
 }
 
 func (w *worker) put(put func(string, []byte), key string, j *job, head, data []byte) {

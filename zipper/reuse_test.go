@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -375,5 +377,46 @@ func TestSmallReuseRouting(t *testing.T) {
 	}
 	if moved.hits != 1 || !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Fatalf("plain-store hits %d (want 1); archive same: %v", moved.hits, bytes.Equal(got.Bytes(), want.Bytes()))
+	}
+}
+
+// Every blob keeps the first bytes of its own file: a buffer given back to the
+// pool while its head was still to be stored would let another file's bytes in.
+func TestBlobHeads(t *testing.T) {
+	var entries []Entry
+	want := map[string]string{} // reuse key -> the file
+	z := &zw{salt: reuseSalt(6)}
+	for i := range 200 {
+		data := fmt.Sprintf("file %03d ", i) + textLines(5<<10+i*37)
+		entries = append(entries, memFile(fmt.Sprintf("f%03d.js", i), data))
+		s := sha256.Sum256([]byte(data))
+		want[z.reuseKey(s[:])] = data
+	}
+	for _, store := range []Reuse{newMemReuse(), smallMem{newMemReuse(), newMemReuse()}} {
+		opt := Options{Level: 6, Time: goldenTime(t), Reuse: store, Workers: 4}
+		if _, err := Write(t.Context(), io.Discard, entries, opt); err != nil {
+			t.Fatal(err)
+		}
+		blobs := map[string][]byte{}
+		switch s := store.(type) {
+		case *memReuse:
+			blobs = s.blobs
+		case smallMem:
+			maps.Copy(blobs, s.blobs)
+			maps.Copy(blobs, s.small.blobs)
+		}
+		if len(blobs) != len(entries) {
+			t.Fatalf("%T: %d blobs for %d files", store, len(blobs), len(entries))
+		}
+		for key, b := range blobs {
+			data, known := want[key]
+			if !known {
+				t.Fatalf("%T: a blob under an unknown key", store)
+			}
+			_, _, head, _, ok := decodeBlob(b, int64(len(data)))
+			if !ok || string(head) != data[:InspectShort] {
+				t.Fatalf("%T: blob %s (ok %v) has head %q, want %q", store, key[:8], ok, head, data[:InspectShort])
+			}
+		}
 	}
 }

@@ -7,7 +7,7 @@ TESTENV := scripts/testenv.sh
 # The testenv's exports (daemon socket, rootfs folders, PATH with buildkitd).
 WITH_TESTENV = set -euo pipefail; eval "$$($(TESTENV) env)";
 
-.PHONY: build test unit fuzz example bench setup lint clean
+.PHONY: build test unit race fuzz example bench setup lint clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/layerpack
@@ -17,10 +17,19 @@ setup:
 	$(TESTENV) setup
 
 # test: everything, for real: unit tests, testscript suites, BuildKit builds for
-# x86_64 and arm64, and short fuzz runs.
+# x86_64 and arm64, the concurrent parts under the race detector, and short fuzz runs.
 test: setup lint
 	$(WITH_TESTENV) $(GO) test -count=1 -timeout 70m ./...
+	$(MAKE) race
 	$(MAKE) fuzz
+
+# race: what runs on several goroutines at once (the zipper's workers and stores,
+# the key's parallel walk, the pipeline's overlapping stages) under the race
+# detector: a buffer given back to its pool too early passes every other test.
+race:
+	$(GO) test -race -count=1 -run 'Reuse|Previous|BlobHeads|Inspect|Errors|ExactReader' ./zipper
+	$(GO) test -race -count=1 -run 'Walk|Hasher|Memo|Pack|Last' ./cache
+	$(GO) test -race -count=1 ./pipeline ./builders/files
 
 # unit: the fast tests only; BuildKit scripts are skipped with the reason printed.
 unit:

@@ -172,7 +172,7 @@ func (h *Hasher) Path(p string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return h.entry(p, abs, st)
+		return h.entry(p, []byte(abs), st)
 	}
 	h.mu.Lock()
 	sum, ok := h.trees[p]
@@ -233,7 +233,6 @@ func (h *Hasher) lines(root string, walked []Walked) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	<-h.loaded
 	lines := make([]string, len(walked))
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -257,24 +256,16 @@ func (h *Hasher) lines(root string, walked []Walked) ([]string, error) {
 					}
 					var err error
 					if w.Info.Mode().IsRegular() {
-						if m, ok := h.remembered(path, w.Info); ok {
-							w.Sum = m.Sum
-						} else {
-							w.Sum, err = h.file(w.Path, string(path), w.Info)
-						}
-						if err == nil {
+						if w.Sum, err = h.sumOf(w.Path, path, w.Info); err == nil {
 							w.HasSum = true
-							line = append(append(line[:0], w.Rel...), 0, 'f', ':')
-							if w.Info.Mode()&0o111 != 0 {
-								line[len(w.Rel)+1] = 'x'
-							}
+							line = append(append(append(line[:0], w.Rel...), 0), fileTag(w.Info.Mode())...)
 							lines[i] = string(hex.AppendEncode(line, w.Sum[:]))
 							continue
 						}
 					}
 					var sum string
 					if err == nil {
-						sum, err = h.entry(w.Path, string(path), w.Info)
+						sum, err = h.entry(w.Path, path, w.Info)
 					}
 					if err != nil {
 						// The error of the first path in walk order, as a serial walk gives.
@@ -304,13 +295,32 @@ func (h *Hasher) remembered(abs []byte, info fs.FileInfo) (memoEntry, bool) {
 	if !ok || !info.Mode().IsRegular() {
 		return memoEntry{}, false
 	}
+	<-h.loaded
 	h.memoMu.RLock()
 	m, ok := h.memo[string(abs)] // no allocation for the key
 	h.memoMu.RUnlock()
 	return m, ok && m.Size == info.Size() && m.Mtime == info.ModTime().UnixNano() && m.Ino == sys.Ino
 }
 
-func (h *Hasher) entry(path, abs string, info fs.FileInfo) (string, error) {
+// sumOf is the SHA-256 of the regular file at path (abs): the memo's when its
+// stat data is unchanged, else read.
+func (h *Hasher) sumOf(path string, abs []byte, info fs.FileInfo) ([sha256.Size]byte, error) {
+	if m, ok := h.remembered(abs, info); ok {
+		return m.Sum, nil
+	}
+	return h.hash(path, string(abs), info)
+}
+
+// fileTag is what a regular file's line says before its sum: whether it is
+// executable, the one mode bit the zip keeps.
+func fileTag(mode fs.FileMode) string {
+	if mode&0o111 != 0 {
+		return "x:"
+	}
+	return "f:"
+}
+
+func (h *Hasher) entry(path string, abs []byte, info fs.FileInfo) (string, error) {
 	switch {
 	case info.IsDir():
 		return "dir", nil
@@ -320,28 +330,19 @@ func (h *Hasher) entry(path, abs string, info fs.FileInfo) (string, error) {
 	case !info.Mode().IsRegular():
 		return "", fmt.Errorf("%s is not a regular file, folder or symlink", path)
 	}
-	exec := "f:"
-	if info.Mode()&0o111 != 0 {
-		exec = "x:"
-	}
-	sum, err := h.file(path, abs, info)
-	return exec + hex.EncodeToString(sum[:]), err
+	sum, err := h.sumOf(path, abs, info)
+	return fileTag(info.Mode()) + hex.EncodeToString(sum[:]), err
 }
 
-// hashBufs are the read buffers of file.
+// hashBufs are the read buffers of hash.
 var hashBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, error) {
-	<-h.loaded
+// hash reads the regular file at path and remembers its sum under abs with
+// info's stat data.
+func (h *Hasher) hash(path, abs string, info fs.FileInfo) ([sha256.Size]byte, error) {
 	var key memoEntry
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		key = memoEntry{Size: info.Size(), Mtime: info.ModTime().UnixNano(), Ino: sys.Ino}
-		h.memoMu.RLock()
-		m, ok := h.memo[abs]
-		h.memoMu.RUnlock()
-		if ok && m.Size == key.Size && m.Mtime == key.Mtime && m.Ino == key.Ino {
-			return m.Sum, nil
-		}
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -359,6 +360,7 @@ func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, er
 	}
 	d.Sum(key.Sum[:0])
 	if key.Ino != 0 {
+		<-h.loaded
 		h.memoMu.Lock()
 		h.memo[abs] = key
 		h.dirty = true
@@ -371,16 +373,9 @@ func (h *Hasher) file(path, abs string, info fs.FileInfo) ([sha256.Size]byte, er
 // for exactly info's size, mtime and inode (hashed in this run, or remembered
 // from one before it), without reading the file; nil otherwise.
 func (h *Hasher) Known(path string, info fs.FileInfo) []byte {
-	sys, ok := info.Sys().(*syscall.Stat_t)
-	if !ok || !info.Mode().IsRegular() {
-		return nil
-	}
 	abs, _ := filepath.Abs(path)
-	<-h.loaded
-	h.memoMu.RLock()
-	m, ok := h.memo[abs]
-	h.memoMu.RUnlock()
-	if !ok || m.Size != info.Size() || m.Mtime != info.ModTime().UnixNano() || m.Ino != sys.Ino {
+	m, ok := h.remembered([]byte(abs), info)
+	if !ok {
 		return nil
 	}
 	return m.Sum[:]

@@ -25,9 +25,7 @@ func walkTree(root string, info fs.FileInfo) ([]Walked, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	out := make([]Walked, 0, 1+t.count())
-	out = append(out, Walked{Path: root, Rel: ".", Info: info})
-	return top.appendTo(out), nil
+	return top.appendTo([]Walked{{Path: root, Rel: ".", Info: info}}), nil
 }
 
 type treeWalk struct {
@@ -35,7 +33,6 @@ type treeWalk struct {
 	mu    sync.Mutex
 	err   error  // the first error in walk order
 	errAt string // the Rel of the folder it came from
-	n     int
 }
 
 // listing is one folder's entries, sorted, with the listings of its subfolders
@@ -56,12 +53,6 @@ func (l *listing) appendTo(out []Walked) []Walked {
 		}
 	}
 	return out
-}
-
-func (t *treeWalk) count() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.n
 }
 
 func (t *treeWalk) fail(rel string, err error) {
@@ -125,8 +116,5 @@ func (t *treeWalk) dir(path, rel string) *listing {
 		}
 	}
 	wg.Wait()
-	t.mu.Lock()
-	t.n += len(infos)
-	t.mu.Unlock()
 	return l
 }

@@ -42,8 +42,11 @@ type item struct {
 	sum     string       // the zip's CodeSha256, hashed as it was written
 	seen    *verify.Seen // what the zipper read of each file, so verify need not inflate it
 
-	// doc is the SBOM being made from the written zip while it is verified.
-	doc chan sbomDoc
+	// doc is closed when the SBOM being made from the written zip while it is
+	// verified is ready in docBytes, docErr.
+	doc      chan struct{}
+	docBytes []byte
+	docErr   error
 
 	cleanups []func()
 	done     bool // a stage settled the item (a cache hit); the rest is skipped
@@ -300,11 +303,6 @@ func (x *item) writeZip(ctx context.Context) error {
 	return nil
 }
 
-type sbomDoc struct {
-	b   []byte
-	err error
-}
-
 func (x *item) sbomPath() string {
 	return filepath.Join(x.o.OutDir, strings.TrimSuffix(x.it.File, ".zip")+".cdx.json")
 }
@@ -325,14 +323,13 @@ func (x *item) startSBOM() {
 	if err != nil {
 		return // writeSBOM reads the placed zip instead
 	}
-	x.doc = make(chan sbomDoc, 1)
+	x.doc = make(chan struct{})
 	o, name := x.sbomOptions(), x.r.Path
 	go func() {
-		b, err := sbom.Render(f, name, sum, o)
-		x.doc <- sbomDoc{b, err}
+		defer close(x.doc)
+		x.docBytes, x.docErr = sbom.Render(f, name, sum, o)
 	}()
-	doc := x.doc
-	x.onDone(func() { <-doc }) // a failed build still waits for it: nothing outlives Run
+	x.onDone(func() { <-x.doc }) // a failed build still waits for it: nothing outlives Run
 }
 
 // waitSync waits for the zip's sync (once) and closes it.
@@ -440,10 +437,9 @@ func (x *item) writeSBOM(context.Context) error {
 	out := x.sbomPath()
 	var err error
 	if x.doc != nil {
-		d := <-x.doc
-		x.doc <- d // for the cleanup's wait
-		if err = d.err; err == nil {
-			err = atomicfile.WriteFile(out, d.b, 0o644)
+		<-x.doc
+		if err = x.docErr; err == nil {
+			err = atomicfile.WriteFile(out, x.docBytes, 0o644)
 		}
 	} else {
 		err = sbom.WriteFile(out, x.r.Path, x.r.CodeSha256, x.sbomOptions())
